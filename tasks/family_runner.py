@@ -1,0 +1,64 @@
+"""Calls TaskFamily methods inside a sandbox through the helper, and reads back its one JSON document."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from terminal.sandbox import Sandbox
+from terminal.sandbox.base import FAMILY_ROOT, HELPER_DIR
+
+
+@dataclass(frozen=True)
+class MethodFailure(Exception):
+    """A TaskFamily method failed; kind is the helper's error kind, file/line point into the family."""
+
+    kind: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    stderr: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def call_family_method(
+    sandbox: Sandbox,
+    *,
+    family_name: str,
+    operation: str,
+    task_name: str | None = None,
+    payload: dict[str, Any] | None = None,
+    timeout: float,
+) -> Any:
+    """Run one helper operation as the sandbox's root; return its result or raise MethodFailure."""
+    argv = ["python3", f"{HELPER_DIR}/taskhelper.py", FAMILY_ROOT, family_name, operation]
+    if task_name is not None:
+        argv.append(task_name)
+    stdin = json.dumps(payload).encode() if payload is not None else None
+    result = sandbox.exec(argv, user="root", stdin=stdin, timeout=timeout, cwd=FAMILY_ROOT)
+    stderr = result.stderr.decode(errors="replace")
+    if result.timed_out:
+        raise MethodFailure("timeout", f"{operation} did not finish within {timeout:g} s", stderr=stderr)
+    lines = [ln for ln in result.stdout.decode(errors="replace").splitlines() if ln.strip()]
+    try:
+        doc = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        tail = stderr.strip().splitlines()[-3:]
+        raise MethodFailure(
+            "no_result",
+            f"{operation} exited with code {result.returncode} without a result"
+            + (f": {' / '.join(tail)}" if tail else ""),
+            stderr=stderr,
+        )
+    if not doc.get("ok"):
+        err = doc.get("error") or {}
+        raise MethodFailure(
+            str(err.get("kind", "error")), str(err.get("message", "failed")), err.get("file"), err.get("line"),
+            stderr=stderr,
+        )
+    return doc.get("result")

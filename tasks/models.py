@@ -1,0 +1,146 @@
+"""Task families, their immutable versions, tasks and task versions, and the audit trail of task status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+FAMILY_NAME_VALIDATOR = RegexValidator(
+    r"^[A-Za-z_][A-Za-z0-9_]*\Z", "A family name is a Python module name: letters, digits and underscores."
+)
+
+
+class TaskFamily(models.Model):
+    name = models.CharField(max_length=200, unique=True, validators=[FAMILY_NAME_VALIDATOR])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "task families"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FamilyVersion(models.Model):
+    """One imported state of a family's files. Never edited: changed content makes a new version."""
+
+    family = models.ForeignKey(TaskFamily, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    content_digest = models.CharField(max_length=64)
+    standard_version = models.CharField(max_length=20, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    methods = models.JSONField(default=list, blank=True)  # optional TaskFamily methods it defines
+    required_environment_variables = models.JSONField(default=list, blank=True)
+    file_count = models.PositiveIntegerField(default=0)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    imported_at = models.DateTimeField(auto_now_add=True)
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["family__name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["family", "version"], name="family_version_unique"),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="family_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family.name} v{self.version}"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """The immutable, content-addressed copy of this version's files."""
+        return Path(settings.FAMILY_STORE) / self.content_digest / self.family.name
+
+
+class TaskStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    QA = "qa", "In QA"
+    READY = "ready", "Ready"
+    ON_HOLD = "on_hold", "On hold"
+    RETIRED = "retired", "Retired"
+
+
+class ScoringMode(models.TextChoices):
+    AUTOMATIC = "automatic", "Automatic"
+    MANUAL = "manual", "Manual"
+    INTERMEDIATE = "intermediate", "Intermediate"
+
+
+class Task(models.Model):
+    family = models.ForeignKey(TaskFamily, on_delete=models.PROTECT, related_name="tasks")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.DRAFT)
+    target_baselines = models.PositiveIntegerField(default=3, help_text="Successful baselines wanted.")
+    latest_version = models.ForeignKey(
+        "TaskVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["family__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["family", "name"], name="task_unique_in_family")]
+
+    def __str__(self) -> str:
+        return self.task_id
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.family.name}/{self.name}"
+
+
+class TaskVersion(models.Model):
+    """A task as one family version defines it. The task data is private: kept for scoring only."""
+
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="versions")
+    family_version = models.ForeignKey(FamilyVersion, on_delete=models.PROTECT, related_name="task_versions")
+    version = models.PositiveIntegerField()
+    instructions = models.TextField()
+    permissions = models.JSONField(default=list, blank=True)
+    resources = models.JSONField(default=dict, blank=True)
+    scoring_mode = models.CharField(max_length=12, choices=ScoringMode.choices)
+    success_threshold = models.FloatField(default=1.0)
+    rubric = models.TextField(blank=True, help_text="Manual-scoring instructions from manifest.yaml.")
+    expertise = models.JSONField(default=list, blank=True)
+    estimate_minutes = models.FloatField(null=True, blank=True, help_text="Staff estimate of human time.")
+    needs = models.JSONField(default=list, blank=True)  # what a backend must provide to run it
+    meta = models.JSONField(default=dict, blank=True)
+    task_data = models.JSONField(default=dict, blank=True)  # get_tasks()[name]: never shown to contractors
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "version"], name="task_version_unique"),
+            models.CheckConstraint(
+                condition=models.Q(success_threshold__gt=0, success_threshold__lte=1),
+                name="task_version_threshold_in_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(estimate_minutes__isnull=True) | models.Q(estimate_minutes__gt=0),
+                name="task_version_estimate_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task.task_id} v{self.version}"
+
+
+class TaskStatusChange(models.Model):
+    """Append-only history of a task's status: who moved it, when, why."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=10, choices=TaskStatus.choices, blank=True)
+    to_status = models.CharField(max_length=10, choices=TaskStatus.choices)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.task}: {self.from_status or '-'} -> {self.to_status}"

@@ -1,0 +1,72 @@
+"""Reads of the task suite for pages and commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from tasks.models import Task, TaskFamily
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    family: str = ""
+    status: str = ""
+    expertise: str = ""
+    needs: str = ""  # "" any, "none" runnable everywhere, or one need such as "install"
+    q: str = ""
+
+
+def task_list(filters: TaskFilters) -> QuerySet[Task]:
+    qs = Task.objects.select_related("family", "latest_version").order_by("family__name", "name")
+    if filters.family:
+        qs = qs.filter(family__name=filters.family)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.q:
+        qs = qs.filter(
+            Q(name__icontains=filters.q) | Q(family__name__icontains=filters.q)
+            | Q(latest_version__instructions__icontains=filters.q)
+        )
+    # JSON list membership is filtered in Python: portable across SQLite and PostgreSQL, and the
+    # catalogue is hundreds of tasks, not millions.
+    if filters.expertise or filters.needs:
+        keep = []
+        for task in qs:
+            tv = task.latest_version
+            if tv is None:
+                continue
+            if filters.expertise and filters.expertise not in tv.expertise:
+                continue
+            if filters.needs == "none" and tv.needs:
+                continue
+            if filters.needs and filters.needs != "none" and not any(
+                n == filters.needs or n.startswith(filters.needs + ":") for n in tv.needs
+            ):
+                continue
+            keep.append(task.pk)
+        qs = qs.filter(pk__in=keep)
+    return qs
+
+
+def task_filter_choices() -> dict[str, list[str]]:
+    expertise: set[str] = set()
+    needs: set[str] = set()
+    for task in Task.objects.select_related("latest_version"):
+        if task.latest_version:
+            expertise.update(task.latest_version.expertise)
+            needs.update(n.split(":")[0] for n in task.latest_version.needs)
+    return {
+        "families": list(TaskFamily.objects.values_list("name", flat=True)),
+        "expertise": sorted(expertise),
+        "needs": sorted(needs),
+    }
+
+
+def task_detail(*, family: str, name: str) -> Task:
+    return (
+        Task.objects.select_related("family", "latest_version__family_version")
+        .prefetch_related("versions__family_version", "status_changes__changed_by")
+        .get(family__name=family, name=name)
+    )

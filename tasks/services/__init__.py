@@ -1,0 +1,1 @@
+"""Every write to the task suite goes through these services."""

@@ -1,0 +1,391 @@
+"""Imports METR Task Standard families: stage, describe inside a sandbox, validate, then store atomically.
+
+The family's Python never runs in this process: the helper runs get_tasks, get_instructions and
+get_permissions inside a sandbox and prints JSON. Any error in any family stores nothing at all, and the
+message names the family, the file and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from tasks.family_runner import MethodFailure, call_family_method
+from tasks.models import (
+    FamilyVersion,
+    ScoringMode,
+    Task,
+    TaskFamily,
+    TaskStatus,
+    TaskStatusChange,
+    TaskVersion,
+)
+from terminal.sandbox import SandboxError, SandboxSpec, get_backend
+from terminal.sandbox.base import NEED_AUX_VM, NEED_ENV_PREFIX, NEED_GPU, NEED_INSTALL
+
+KNOWN_PERMISSIONS = frozenset({"full_internet"})
+IGNORED_NAMES = frozenset({"__pycache__", ".git", ".DS_Store", ".mypy_cache", ".pytest_cache"})
+MANIFEST = "manifest.yaml"
+
+# Error messages (tests import these).
+ERR_NO_FAMILIES = "no task families found (a family is a directory FAMILY/ holding FAMILY.py)"
+ERR_BAD_NAME = "the directory name is not a valid family name (a Python module name)"
+ERR_SYMLINK = "symbolic links are not allowed in a task family"
+ERR_TIMEOUT = "the family did not answer within {seconds:g} s (does module-level code or get_tasks() hang?)"
+ERR_UNKNOWN_PERMISSION = "task {task!r}: unknown permission {permission!r} (known: full_internet)"
+ERR_NO_TASKS = "get_tasks() returned no tasks"
+ERR_MANIFEST_YAML = "invalid YAML: {error}"
+ERR_MANIFEST_SHAPE = "invalid manifest: {error}"
+ERR_MANIFEST_UNKNOWN_TASK = "invalid manifest: it describes task {task!r}, which get_tasks() does not return"
+ERR_DUPLICATE_FAMILY = "the family name appears twice in this import"
+
+
+class TaskImportError(Exception):
+    """An import failed. Nothing was stored. str() reads 'family: file: reason'."""
+
+    def __init__(self, reason: str, *, family: str | None = None, file: str | None = None,
+                 line: int | None = None) -> None:
+        self.reason, self.family, self.file, self.line = reason, family, file, line
+        where = [p for p in (family, f"{file}:{line}" if file and line else file) if p]
+        super().__init__(": ".join([*where, reason]))
+
+
+@dataclass
+class StagedTask:
+    name: str
+    data: Any
+    instructions: str
+    permissions: list[str]
+    resources: dict[str, Any]
+    scoring: dict[str, Any]
+    meta: dict[str, Any]
+
+
+@dataclass
+class StagedFamily:
+    name: str
+    digest: str
+    snapshot: Path
+    file_count: int
+    size_bytes: int
+    standard_version: str
+    manifest: dict[str, Any]
+    methods: list[str]
+    required_env: list[str]
+    tasks: list[StagedTask] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FamilyResult:
+    family: str
+    action: str  # "created", "new_version" or "unchanged"
+    version: int
+    tasks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    results: tuple[FamilyResult, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(r.action != "unchanged" for r in self.results)
+
+    def lines(self) -> list[str]:
+        words = {"created": "imported as version", "new_version": "changed: new version", "unchanged": "unchanged at version"}
+        return [f"{r.family}: {words[r.action]} {r.version} ({len(r.tasks)} tasks)" for r in self.results]
+
+
+# -- discovery and staging ----------------------------------------------------------------------
+def discover_families(path: Path) -> list[tuple[str, Path]]:
+    """One family directory, or a directory of families (optionally wrapped in one more directory)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise TaskImportError(f"{path} is not a directory")
+    if (path / f"{path.name}.py").is_file():
+        return [(path.name, path)]
+    found = sorted((d.name, d) for d in path.iterdir() if d.is_dir() and (d / f"{d.name}.py").is_file())
+    if not found:
+        subdirs = [d for d in path.iterdir() if d.is_dir() and d.name not in IGNORED_NAMES]
+        if len(subdirs) == 1:
+            return discover_families(subdirs[0])
+        raise TaskImportError(ERR_NO_FAMILIES)
+    return found
+
+
+def _family_files(name: str, root: Path) -> list[Path]:
+    files = []
+    for base, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in IGNORED_NAMES)
+        for entry in [*dirs, *names]:
+            p = Path(base) / entry
+            if p.is_symlink():
+                raise TaskImportError(ERR_SYMLINK, family=name, file=str(p.relative_to(root)))
+        files += [Path(base) / n for n in sorted(names) if n not in IGNORED_NAMES and not n.endswith(".pyc")]
+    return sorted(files)
+
+
+def content_digest(name: str, root: Path) -> tuple[str, list[Path], int]:
+    """sha256 over (relative path, executable bit, content) of every file, in a fixed order."""
+    h = hashlib.sha256()
+    total = 0
+    files = _family_files(name, root)
+    for f in files:
+        rel = f.relative_to(root).as_posix()
+        data = f.read_bytes()
+        total += len(data)
+        h.update(rel.encode() + b"\0" + (b"x" if f.stat().st_mode & stat.S_IXUSR else b"-") + b"\0")
+        h.update(len(data).to_bytes(8, "big") + data)
+    return h.hexdigest(), files, total
+
+
+def _snapshot(name: str, root: Path, digest: str, files: list[Path]) -> Path:
+    """Copy the files into the content-addressed store (read-only); reuse an existing identical copy."""
+    store = Path(settings.FAMILY_STORE)
+    final = store / digest
+    if (final / name).is_dir():
+        return final / name
+    store.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=store))
+    try:
+        for f in files:
+            dest = tmp / name / f.relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest)
+        for base, dirs, names in os.walk(tmp):
+            for n in names:
+                p = Path(base) / n
+                p.chmod(0o555 if p.stat().st_mode & stat.S_IXUSR else 0o444)
+            for d in dirs:
+                (Path(base) / d).chmod(0o755)
+        tmp.chmod(0o755)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if not (final / name).is_dir():  # someone else won the race with the same content: fine
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final / name
+
+
+# -- manifest -----------------------------------------------------------------------------------
+def _expect(cond: bool, error: str) -> None:
+    if not cond:
+        raise ValueError(error)
+
+
+def _number(value: Any, where: str, *, positive: bool = True) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 or not positive)
+    _expect(ok, f"{where} must be a {'positive ' if positive else ''}number, not {value!r}")
+
+
+def validate_manifest(doc: Any) -> dict[str, Any]:
+    """Check the shape of manifest.yaml (Task Standard 0.3.0); raises ValueError naming the bad key."""
+    if doc is None:
+        return {}
+    _expect(isinstance(doc, dict), "the top level must be a mapping")
+    tasks = doc.get("tasks", {}) or {}
+    _expect(isinstance(tasks, dict), "'tasks' must be a mapping of task name to settings")
+    for name, spec in tasks.items():
+        w = f"tasks.{name}"
+        spec = spec or {}
+        _expect(isinstance(spec, dict), f"{w} must be a mapping")
+        unknown = set(spec) - {"resources", "scoring", "meta"}
+        _expect(not unknown, f"{w} has unknown keys: {', '.join(sorted(map(str, unknown)))}")
+        res = spec.get("resources", {}) or {}
+        _expect(isinstance(res, dict), f"{w}.resources must be a mapping")
+        unknown = set(res) - {"cpus", "memory_gb", "storage_gb", "gpu"}
+        _expect(not unknown, f"{w}.resources has unknown keys: {', '.join(sorted(map(str, unknown)))}")
+        for key in ("cpus", "memory_gb", "storage_gb"):
+            if key in res:
+                _number(res[key], f"{w}.resources.{key}")
+        if "gpu" in res:
+            gpu = res["gpu"]
+            _expect(isinstance(gpu, dict), f"{w}.resources.gpu must be a mapping")
+            cr = gpu.get("count_range")
+            _expect(isinstance(cr, list) and len(cr) == 2 and all(isinstance(c, int) for c in cr),
+                    f"{w}.resources.gpu.count_range must be [min, max]")
+        sc = spec.get("scoring", {}) or {}
+        _expect(isinstance(sc, dict), f"{w}.scoring must be a mapping")
+        for key in ("visible_to_agent", "score_on_usage_limits"):
+            if key in sc:
+                _expect(isinstance(sc[key], bool), f"{w}.scoring.{key} must be true or false")
+        if "instructions" in sc:
+            _expect(isinstance(sc["instructions"], str), f"{w}.scoring.instructions must be text")
+        meta = spec.get("meta", {}) or {}
+        _expect(isinstance(meta, dict), f"{w}.meta must be a mapping")
+        if "expertise" in meta:
+            _expect(isinstance(meta["expertise"], list) and all(isinstance(e, str) for e in meta["expertise"]),
+                    f"{w}.meta.expertise must be a list of strings")
+        if "estimate_minutes" in meta:
+            _number(meta["estimate_minutes"], f"{w}.meta.estimate_minutes")
+        if "success_threshold" in meta:
+            t = meta["success_threshold"]
+            _number(t, f"{w}.meta.success_threshold")
+            _expect(t <= 1, f"{w}.meta.success_threshold must be in (0, 1]")
+        if "scoring_mode" in meta:
+            _expect(meta["scoring_mode"] in ScoringMode.values,
+                    f"{w}.meta.scoring_mode must be one of {', '.join(ScoringMode.values)}")
+    return doc
+
+
+def _load_manifest(name: str, root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise TaskImportError(ERR_MANIFEST_YAML.format(error=getattr(exc, "problem", None) or exc), family=name,
+                              file=MANIFEST, line=mark.line + 1 if mark else None) from exc
+    except UnicodeDecodeError as exc:
+        raise TaskImportError(ERR_MANIFEST_YAML.format(error="not UTF-8 text"), family=name, file=MANIFEST) from exc
+    try:
+        return validate_manifest(doc)
+    except ValueError as exc:
+        raise TaskImportError(ERR_MANIFEST_SHAPE.format(error=exc), family=name, file=MANIFEST) from exc
+
+
+# -- describe in the sandbox --------------------------------------------------------------------
+def stage_family(name: str, root: Path) -> StagedFamily:
+    """Everything about one family, checked, without touching the database."""
+    if not FAMILY_NAME_OK(name):
+        raise TaskImportError(ERR_BAD_NAME, family=name)
+    digest, files, size = content_digest(name, root)
+    manifest = _load_manifest(name, root)
+    snapshot = _snapshot(name, root, digest, files)
+    main_file = f"{name}.py"
+    spec = SandboxSpec(family_dir=snapshot, family_name=name, env=dict(settings.TASK_ENVIRONMENT))
+    try:
+        with get_backend().provision(spec) as sandbox:
+            described = call_family_method(sandbox, family_name=name, operation="describe",
+                                           timeout=settings.TASK_IMPORT_TIMEOUT)
+    except MethodFailure as exc:
+        if exc.kind == "timeout":
+            raise TaskImportError(ERR_TIMEOUT.format(seconds=settings.TASK_IMPORT_TIMEOUT), family=name,
+                                  file=main_file) from exc
+        raise TaskImportError(exc.message, family=name, file=exc.file or main_file, line=exc.line) from exc
+    except SandboxError as exc:
+        raise TaskImportError(f"could not start a sandbox: {exc}", family=name) from exc
+
+    tasks_doc: dict[str, Any] = described["tasks"]
+    if not tasks_doc:
+        raise TaskImportError(ERR_NO_TASKS, family=name, file=main_file)
+    manifest_tasks = manifest.get("tasks", {}) or {}
+    for task_name in manifest_tasks:
+        if task_name not in tasks_doc:
+            raise TaskImportError(ERR_MANIFEST_UNKNOWN_TASK.format(task=task_name), family=name, file=MANIFEST)
+    staged = StagedFamily(
+        name=name, digest=digest, snapshot=snapshot, file_count=len(files), size_bytes=size,
+        standard_version=str(described.get("standard_version") or ""), manifest=manifest,
+        methods=list(described["methods"]), required_env=list(described["required_environment_variables"]),
+    )
+    for task_name, t in sorted(tasks_doc.items()):
+        for permission in t["permissions"]:
+            if permission not in KNOWN_PERMISSIONS:
+                raise TaskImportError(ERR_UNKNOWN_PERMISSION.format(task=task_name, permission=permission),
+                                      family=name, file=main_file)
+        spec_doc = manifest_tasks.get(task_name) or {}
+        staged.tasks.append(StagedTask(
+            name=task_name, data=t["data"], instructions=t["instructions"], permissions=list(t["permissions"]),
+            resources=dict(spec_doc.get("resources") or {}), scoring=dict(spec_doc.get("scoring") or {}),
+            meta=dict(spec_doc.get("meta") or {}),
+        ))
+    return staged
+
+
+def FAMILY_NAME_OK(name: str) -> bool:  # noqa: N802  (reads as a predicate constant)
+    return name.isidentifier() and name.isascii()
+
+
+def _needs(family: StagedFamily, task: StagedTask) -> list[str]:
+    needs = []
+    if "install" in family.methods:
+        needs.append(NEED_INSTALL)
+    if "get_aux_vm_spec" in family.methods:
+        needs.append(NEED_AUX_VM)
+    if task.resources.get("gpu"):
+        needs.append(NEED_GPU)
+    needs += [f"{NEED_ENV_PREFIX}{v}" for v in family.required_env if v not in settings.TASK_ENVIRONMENT]
+    return needs
+
+
+def _scoring_mode(family: StagedFamily, task: StagedTask) -> str:
+    if "scoring_mode" in task.meta:
+        return str(task.meta["scoring_mode"])
+    if "intermediate_score" in family.methods:
+        return ScoringMode.INTERMEDIATE
+    if "score" not in family.methods:
+        return ScoringMode.MANUAL
+    if task.scoring.get("instructions"):
+        return ScoringMode.MANUAL  # a rubric means the scorer may hand the decision to a human (None)
+    return ScoringMode.AUTOMATIC
+
+
+# -- storing ------------------------------------------------------------------------------------
+def _store(staged: StagedFamily, by: AbstractBaseUser | None) -> FamilyResult:
+    family, _ = TaskFamily.objects.get_or_create(name=staged.name)
+    family = TaskFamily.objects.select_for_update().get(pk=family.pk)
+    latest = family.versions.order_by("-version").first()
+    task_names = tuple(t.name for t in staged.tasks)
+    if latest is not None and latest.content_digest == staged.digest:
+        return FamilyResult(staged.name, "unchanged", latest.version, task_names)
+    fv = FamilyVersion(
+        family=family, version=(latest.version + 1) if latest else 1, content_digest=staged.digest,
+        standard_version=staged.standard_version, manifest=staged.manifest, methods=staged.methods,
+        required_environment_variables=staged.required_env, file_count=staged.file_count,
+        size_bytes=staged.size_bytes, imported_by=by,
+    )
+    fv.full_clean()
+    fv.save()
+    for st in staged.tasks:
+        task, created = Task.objects.get_or_create(family=family, name=st.name)
+        if created:
+            TaskStatusChange.objects.create(task=task, to_status=task.status, changed_by=by,
+                                            note=f"created by import of {family.name} v{fv.version}")
+        tv = TaskVersion(
+            task=task, family_version=fv, version=fv.version, instructions=st.instructions,
+            permissions=st.permissions, resources=st.resources, scoring_mode=_scoring_mode(staged, st),
+            success_threshold=float(st.meta.get("success_threshold", 1.0)),
+            rubric=str(st.scoring.get("instructions", "")), expertise=list(st.meta.get("expertise", [])),
+            estimate_minutes=st.meta.get("estimate_minutes"), needs=_needs(staged, st), meta=st.meta,
+            task_data=st.data,
+        )
+        tv.full_clean()
+        tv.save()
+        task.latest_version = tv
+        task.save(update_fields=["latest_version"])
+    gone = family.tasks.exclude(name__in=task_names).exclude(status=TaskStatus.RETIRED)
+    for task in gone:
+        TaskStatusChange.objects.create(task=task, from_status=task.status, to_status=TaskStatus.RETIRED,
+                                        changed_by=by, note=f"not in {family.name} v{fv.version}")
+        task.status = TaskStatus.RETIRED
+        task.save(update_fields=["status"])
+    return FamilyResult(staged.name, "new_version" if latest else "created", fv.version, task_names)
+
+
+def tasks_import(*, path: Path, by: AbstractBaseUser | None = None) -> ImportReport:
+    """Import one family directory or a directory of families. All or nothing."""
+    families = discover_families(Path(path))
+    names = [n for n, _ in families]
+    for n in names:
+        if names.count(n) > 1:
+            raise TaskImportError(ERR_DUPLICATE_FAMILY, family=n)
+    staged = [stage_family(name, root) for name, root in families]
+    with transaction.atomic():
+        return ImportReport(tuple(_store(s, by) for s in staged))

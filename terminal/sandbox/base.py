@@ -1,0 +1,103 @@
+"""The sandbox interface: what every backend (bubblewrap, docker) provides to the importer, scorer and terminal."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+User = Literal["root", "agent"]
+AGENT_UID = 1000
+AGENT_HOME = "/home/agent"
+FAMILY_ROOT = "/root"
+HELPER_DIR = "/opt/taskhelper"
+
+# What a family can need that a backend may not give. Each backend says which of these it can give.
+NEED_INSTALL = "install"  # install() must run at image build time
+NEED_AUX_VM = "aux_vm"  # get_aux_vm_spec(): an auxiliary virtual machine
+NEED_GPU = "gpu"  # manifest resources.gpu
+NEED_ENV_PREFIX = "env:"  # env:NAME: a required_environment_variables entry not configured here
+
+
+class SandboxError(Exception):
+    """A sandbox could not be created or used; the message says why in words staff can act on."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandbox. Memory and CPU are enforced by the backend's cgroups where present."""
+
+    nproc: int = 512
+    nofile: int = 1024
+    fsize_mb: int = 1024
+    tmp_mb: int = 512
+    memory_mb: int = 2048
+    cpus: float = 1.0
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything a backend needs to build one sandbox for one task version."""
+
+    family_dir: Path  # the immutable snapshot of the family's files
+    family_name: str
+    task_name: str | None = None
+    permissions: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)  # required_environment_variables, given to root only
+    limits: Limits = field(default_factory=Limits)
+    instructions: str | None = None
+
+    @property
+    def internet(self) -> bool:
+        return "full_internet" in self.permissions
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+
+
+class Sandbox(abc.ABC):
+    """One live sandbox: a root for start() and scoring, an agent user, a home, a hidden /root."""
+
+    id: str
+
+    @abc.abstractmethod
+    def exec(
+        self,
+        argv: list[str],
+        *,
+        user: User,
+        stdin: bytes | None = None,
+        timeout: float = 60,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run argv to completion inside the sandbox as root or as the agent."""
+
+    @abc.abstractmethod
+    def destroy(self) -> None:
+        """Kill every process in the sandbox and remove its state. Idempotent."""
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+
+class Backend(abc.ABC):
+    name: str
+    provides: frozenset[str]  # the needs (see NEED_*) this backend can satisfy
+
+    @abc.abstractmethod
+    def provision(self, spec: SandboxSpec) -> Sandbox:
+        """A fresh sandbox with the family under /root and an empty /home/agent (start() not yet run)."""
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Raise SandboxError, saying how to fix it, if this backend cannot run on this machine."""

@@ -1,0 +1,282 @@
+"""The bubblewrap backend: a long-lived bwrap sandbox per session, entered with nsenter for each command.
+
+Layout inside (see docs/sandbox.md): read-only /usr and a minimal /etc from the host, our own passwd and
+group, a size-limited /tmp, /home/agent bind-mounted from the sandbox's state directory and owned by the
+agent, the family's files under /root (mode 0700, owned by the sandbox's root), the in-sandbox helper at
+/opt/taskhelper, no network unless the task has full_internet, / remounted read-only.
+
+When the server runs as root every sandbox gets its own range of 65536 unprivileged host uids
+(userns_launch.py): root inside is an ordinary host uid, the agent another, and no two sandboxes share one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from .base import (
+    AGENT_HOME,
+    AGENT_UID,
+    FAMILY_ROOT,
+    HELPER_DIR,
+    Backend,
+    ExecResult,
+    Sandbox,
+    SandboxError,
+    SandboxSpec,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+LAUNCHER = Path(__file__).with_name("userns_launch.py")
+HELPER_SRC = Path(__file__).resolve().parents[2] / "tasks" / "helper"
+UID_RANGE = 65536
+MAX_SLOTS = 4096
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Host /etc entries the sandbox may read: what shells, Python and TLS need, nothing with host secrets.
+ETC_ALLOW = (
+    "alternatives", "bash.bashrc", "ca-certificates", "ca-certificates.conf", "debian_version", "inputrc",
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "mime.types", "nsswitch.conf", "profile",
+    "profile.d", "python3", "python3.11", "skel", "ssl/certs", "terminfo", "timezone", "magic", "vim",
+    "issue", "os-release", "protocols", "services", "environment", "login.defs", "gai.conf",
+)
+PASSWD = (
+    "root:x:0:0:root:/root:/bin/bash\n"
+    f"agent:x:{AGENT_UID}:{AGENT_UID}:agent:{AGENT_HOME}:/bin/bash\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+)
+GROUP = f"root:x:0:\nagent:x:{AGENT_UID}:\nnogroup:x:65534:\n"
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid, follow_symlinks=False)
+    for base, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(base, name), uid, gid, follow_symlinks=False)
+
+
+def _read_until_eof_or(fd: int, marker: bytes, *, timeout: float) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 4096) if ready else b""
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class BubblewrapSandbox(Sandbox):
+    def __init__(self, *, backend: BubblewrapBackend, sid: str, state: Path, outer: int, slot_lock: int,
+                 spec: SandboxSpec) -> None:
+        self.id = sid
+        self.backend = backend
+        self.state = state
+        self.outer = outer
+        self.spec = spec
+        self._slot_lock = slot_lock
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.init_pid = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def _bwrap_args(self) -> list[str]:
+        s, lim = self.state, self.spec.limits
+        args = [
+            "bwrap", "--die-with-parent",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--dir", "/etc",
+        ]
+        if not self.spec.internet:
+            args.append("--unshare-net")
+        for entry in ETC_ALLOW:
+            if os.path.exists(f"/etc/{entry}"):
+                args += ["--ro-bind", f"/etc/{entry}", f"/etc/{entry}"]
+        for name in ("passwd", "group", "hostname", "hosts"):
+            args += ["--ro-bind", str(s / "etc" / name), f"/etc/{name}"]
+        if self.spec.internet and os.path.exists("/etc/resolv.conf"):
+            args += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
+        args += [
+            "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(lim.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", str(64 * 1024 * 1024), "--tmpfs", "/var/tmp",
+            "--perms", "0755", "--tmpfs", "/run",
+            "--dir", "/home", "--bind", str(s / "home"), AGENT_HOME,
+            "--bind", str(s / "root"), FAMILY_ROOT,
+            "--ro-bind", str(HELPER_SRC), HELPER_DIR,
+            "--remount-ro", "/",
+            "--chdir", "/",
+        ]
+        return args
+
+    def start(self) -> None:
+        # bwrap reports its child's pid (info fd) before the mounts are in place; the init inside says
+        # "ready" on a second pipe once it runs inside the finished sandbox.
+        info_r, info_w = os.pipe()
+        ready_r, ready_w = os.pipe()
+        init = f"echo ready >&{ready_w}; exec {ready_w}>&-; exec /usr/bin/sleep infinity"
+        cmd = [sys.executable, str(LAUNCHER), str(self.outer), "--", *self._bwrap_args(),
+               "--info-fd", str(info_w), "--", "/bin/bash", "-c", init]
+        self._proc = subprocess.Popen(
+            cmd, pass_fds=(info_w, ready_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, env={"PATH": PATH, "LANG": "C.UTF-8"}, start_new_session=True,
+        )
+        os.close(info_w)
+        os.close(ready_w)
+        try:
+            ready = _read_until_eof_or(ready_r, b"ready", timeout=30)
+            info = _read_until_eof_or(info_r, b"}", timeout=5)
+        finally:
+            os.close(info_r)
+            os.close(ready_r)
+        try:
+            if b"ready" not in ready:
+                raise ValueError("the sandbox's init never started")
+            self.init_pid = int(json.loads(info)["child-pid"])
+        except (ValueError, KeyError) as exc:
+            err = b""
+            if self._proc.poll() is None:
+                self._proc.kill()
+            with contextlib.suppress(Exception):
+                err = self._proc.communicate(timeout=5)[1]
+            self.destroy()
+            raise SandboxError(f"bubblewrap failed to start: {err.decode(errors='replace').strip()}") from exc
+
+    def destroy(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                self._proc.communicate(timeout=10)
+            self._proc = None
+        if self.state.exists():
+            shutil.rmtree(self.state, ignore_errors=True)
+        if self._slot_lock >= 0:
+            os.close(self._slot_lock)
+            self._slot_lock = -1
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- commands -------------------------------------------------------------------------------
+    def command(self, argv: list[str], *, user: User, cwd: str | None = None,
+                env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+        """The host argv and environment that run argv inside this sandbox (also used for PTYs)."""
+        if not self.alive:
+            raise SandboxError(f"sandbox {self.id} is not running")
+        lim = self.spec.limits
+        uid = 0 if user == "root" else AGENT_UID
+        home = FAMILY_ROOT if user == "root" else AGENT_HOME
+        environ = {
+            "PATH": PATH, "HOME": home, "USER": user, "LOGNAME": user, "SHELL": "/bin/bash",
+            "LANG": "C.UTF-8", "TERM": "xterm-256color",
+        }
+        if user == "root":
+            environ.update(self.spec.env)
+        environ.update(env or {})
+        host = [
+            "prlimit", f"--nofile={lim.nofile}", f"--fsize={lim.fsize_mb * 1024 * 1024}",
+            f"--nproc={lim.nproc}", "--",
+            "nsenter", f"--target={self.init_pid}", "--user", "--mount", "--pid", "--ipc", "--uts", "--net",
+            "--root", "--wd", f"--setuid={uid}", f"--setgid={uid}", "--",
+            "/usr/bin/env", "-C", cwd or home,
+        ]
+        if user == "agent":
+            host += ["/usr/bin/setpriv", "--no-new-privs", "--inh-caps=-all", "--"]
+        return host + argv, environ
+
+    def exec(self, argv: list[str], *, user: User, stdin: bytes | None = None, timeout: float = 60,
+             cwd: str | None = None, env: dict[str, str] | None = None) -> ExecResult:
+        host, environ = self.command(argv, user=user, cwd=cwd, env=env)
+        proc = subprocess.Popen(host, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=environ, start_new_session=True)
+        try:
+            out, err = proc.communicate(stdin or b"", timeout=timeout)
+            return ExecResult(proc.returncode, out, err)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            return ExecResult(-9, out, err, timed_out=True)
+
+
+class BubblewrapBackend(Backend):
+    name = "bubblewrap"
+    provides = frozenset()  # no image build (install), no aux VM, no GPU
+
+    def __init__(self, *, state_dir: Path, uid_base: int) -> None:
+        self.state_dir = Path(state_dir)
+        self.uid_base = uid_base
+
+    def check(self) -> None:
+        for tool in ("bwrap", "nsenter", "prlimit", "setpriv"):
+            if not shutil.which(tool):
+                raise SandboxError(f"{tool} is not installed: apt-get install bubblewrap util-linux")
+        if os.geteuid() != 0:
+            raise SandboxError(
+                "the bubblewrap backend runs sandboxes under their own unprivileged uid range and needs "
+                "the server to run as root to set that up"
+            )
+
+    def _claim_slot(self) -> tuple[int, int]:
+        """A uid range no other live sandbox (in any process) uses: held by a lock file until destroy."""
+        slots = self.state_dir / ".slots"
+        slots.mkdir(parents=True, exist_ok=True)
+        for slot in range(MAX_SLOTS):
+            fd = os.open(slots / str(slot), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return slot, fd
+        raise SandboxError("no free sandbox uid range: too many live sandboxes")
+
+    def provision(self, spec: SandboxSpec) -> BubblewrapSandbox:
+        self.check()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o711)
+        slot, lock = self._claim_slot()
+        outer = self.uid_base + slot * UID_RANGE
+        sid = uuid.uuid4().hex[:16]
+        state = self.state_dir / sid
+        state.mkdir(mode=0o711)
+        sandbox = BubblewrapSandbox(backend=self, sid=sid, state=state, outer=outer, slot_lock=lock, spec=spec)
+        try:
+            # Leftovers of an earlier sandbox that used this uid range must not be visible to this one.
+            (state / "etc").mkdir()
+            (state / "etc" / "passwd").write_text(PASSWD)
+            (state / "etc" / "group").write_text(GROUP)
+            (state / "etc" / "hostname").write_text("sandbox\n")
+            (state / "etc" / "hosts").write_text("127.0.0.1\tlocalhost sandbox\n::1\tlocalhost\n")
+            shutil.copytree(spec.family_dir, state / "root", symlinks=True)
+            _chown_tree(state / "root", outer, outer)
+            os.chmod(state / "root", 0o700)
+            home = state / "home"
+            home.mkdir(mode=0o755)
+            if spec.instructions is not None:
+                (home / "instructions.txt").write_text(spec.instructions)
+            _chown_tree(home, outer + AGENT_UID, outer + AGENT_UID)
+            sandbox.start()
+        except BaseException:
+            sandbox.destroy()
+            raise
+        return sandbox
