@@ -1,0 +1,71 @@
+"""Shared fixtures: an isolated family store per test, family directories written on the fly, the demo suite."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tasks.services.importer import ImportReport, tasks_import
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "tasks"
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(autouse=True)
+def _family_store(settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.FAMILY_STORE = tmp_path / "family-store"
+
+
+MakeFamily = Callable[..., Path]
+
+
+@pytest.fixture
+def make_family(tmp_path: Path) -> MakeFamily:
+    """Write FAMILY/FAMILY.py (and optionally manifest.yaml and other files) under a suite directory."""
+
+    def make(name: str, source: str, *, manifest: str | None = None, files: dict[str, str] | None = None,
+             suite: str = "suite") -> Path:
+        d = tmp_path / suite / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{name}.py").write_text(textwrap.dedent(source))
+        if manifest is not None:
+            (d / "manifest.yaml").write_text(textwrap.dedent(manifest))
+        for rel, text in (files or {}).items():
+            (d / rel).parent.mkdir(parents=True, exist_ok=True)
+            (d / rel).write_text(text)
+        return d
+
+    return make
+
+
+@pytest.fixture
+def demo_suite(db: None) -> ImportReport:
+    return tasks_import(path=EXAMPLES)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert settings.SANDBOX_BACKEND  # settings load before any test
+
+
+SIMPLE_FAMILY = """
+class TaskFamily:
+    standard_version = "0.3.0"
+
+    @staticmethod
+    def get_tasks():
+        return {"one": {"answer": "42"}, "two": {"answer": "7"}}
+
+    @staticmethod
+    def get_instructions(t):
+        return "Submit the answer."
+
+    @staticmethod
+    def score(t, submission):
+        return 1.0 if submission.strip() == t["answer"] else 0.0
+"""
