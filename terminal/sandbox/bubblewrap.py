@@ -19,6 +19,7 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -60,11 +61,14 @@ PASSWD = (
 GROUP = f"root:x:0:\nagent:x:{AGENT_UID}:\nnogroup:x:65534:\n"
 
 
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid, follow_symlinks=False)
+def _chown_tree(path: Path, uid: int, gid: int, *, writable: bool = False) -> None:
+    """chown -R; with writable, also give the owner write access (snapshots are stored read-only)."""
     for base, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.chown(os.path.join(base, name), uid, gid, follow_symlinks=False)
+        for name in [".", *dirs, *files]:
+            p = os.path.join(base, name)
+            os.chown(p, uid, gid, follow_symlinks=False)
+            if writable and not os.path.islink(p):
+                os.chmod(p, os.stat(p).st_mode | stat.S_IWUSR)
 
 
 def _read_until_eof_or(fd: int, marker: bytes, *, timeout: float) -> bytes:
@@ -268,7 +272,7 @@ class BubblewrapBackend(Backend):
             (state / "etc" / "hostname").write_text("sandbox\n")
             (state / "etc" / "hosts").write_text("127.0.0.1\tlocalhost sandbox\n::1\tlocalhost\n")
             shutil.copytree(spec.family_dir, state / "root", symlinks=True)
-            _chown_tree(state / "root", outer, outer)
+            _chown_tree(state / "root", outer, outer, writable=True)
             os.chmod(state / "root", 0o700)
             home = state / "home"
             home.mkdir(mode=0o755)
