@@ -10,6 +10,7 @@ Operations: describe, start, score, intermediate_score, aggregate_scores, teardo
 """
 
 import importlib
+import importlib.util
 import inspect
 import json
 import math
@@ -60,7 +61,12 @@ def load_family(family_dir, name):
     if not os.path.isfile(os.path.join(family_dir, file)):
         raise HelperError("missing_module", f"no {file} in the family directory", file)
     try:
-        module = importlib.import_module(name)
+        # Load by path, not by name: a family may be named like a module Python has already imported
+        # (e.g. "stat"), and import_module would hand back that module instead.
+        spec = importlib.util.spec_from_file_location(name, os.path.join(family_dir, file))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
     except SyntaxError as exc:
         rel = os.path.relpath(exc.filename, family_dir) if exc.filename else file
         raise HelperError("syntax_error", f"syntax error: {exc.msg}", rel, exc.lineno) from exc

@@ -238,3 +238,9 @@ def test_empty_directory_is_refused(tmp_path) -> None:
     (tmp_path / "b").mkdir()
     with pytest.raises(TaskImportError, match=importer.ERR_NO_FAMILIES.split("(")[0].strip()):
         tasks_import(path=tmp_path)
+
+
+def test_family_named_like_a_stdlib_module_imports(make_family) -> None:
+    """'stat' is already imported by Python itself; the helper must load the family's own stat.py."""
+    tasks_import(path=make_family("stat", SIMPLE_FAMILY))
+    assert sorted(Task.objects.values_list("name", flat=True)) == ["one", "two"]

@@ -1,0 +1,179 @@
+"""Staff catalogue, task page, status changes and the upload page: who may see what, and what they see."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from tasks.models import Task, TaskStatus, TaskVersion
+from tests.conftest import SIMPLE_FAMILY
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client):  # type: ignore[no-untyped-def]
+    user = get_user_model().objects.create_user("sam", password="pw-staff-1", is_staff=True)
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def contractor_client(client):  # type: ignore[no-untyped-def]
+    user = get_user_model().objects.create_user("cora", password="pw-contractor-1")
+    client.force_login(user)
+    return client
+
+
+def test_login_page_and_login_flow(client) -> None:
+    get_user_model().objects.create_user("ann", password="pw-ann-12345")
+    assert client.get(reverse("login")).status_code == 200
+    resp = client.post(reverse("login"), {"username": "ann", "password": "wrong"})
+    assert b"didn't match" in resp.content
+    resp = client.post(reverse("login"), {"username": "ann", "password": "pw-ann-12345"})
+    assert resp.status_code == 302
+    assert client.get(reverse("home")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("home")).status_code == 302
+
+
+@pytest.mark.sandbox
+def test_staff_pages_are_staff_only(client, contractor_client, demo_suite) -> None:
+    task = Task.objects.get(family__name="ssh_key", name="find_key")
+    urls = [
+        reverse("tasks:catalogue"),
+        reverse("tasks:upload"),
+        reverse("tasks:detail", args=["ssh_key", "find_key"]),
+    ]
+    for url in urls:
+        assert contractor_client.get(url).status_code == 403, url
+    contractor_client.logout()
+    for url in urls:
+        resp = client.get(url)
+        assert resp.status_code == 302 and resp["Location"].startswith("/login/"), url
+    resp = client.post(reverse("tasks:status", args=["ssh_key", "find_key"]), {"status": "ready"})
+    assert resp.status_code == 302 and resp["Location"].startswith("/login/")
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DRAFT
+
+
+def test_contractor_home_shows_no_task_content(contractor_client, make_family) -> None:
+    from tasks.services.importer import tasks_import
+
+    tasks_import(path=make_family("secretive", SIMPLE_FAMILY))
+    resp = contractor_client.get(reverse("home"))
+    assert resp.status_code == 200
+    assert b"secretive" not in resp.content and b"42" not in resp.content
+
+
+@pytest.mark.sandbox
+def test_catalogue_filters_and_search(client, staff, demo_suite, django_assert_max_num_queries) -> None:
+    url = reverse("tasks:catalogue")
+    with django_assert_max_num_queries(8):
+        resp = client.get(url)
+    assert resp.status_code == 200
+    assert resp.content.count(b'href="/tasks/') >= Task.objects.count()
+
+    def names(**params: str) -> set[str]:
+        return {t.task_id for t in client.get(url, params).context["tasks"]}
+
+    assert names(family="email_reply") == {"email_reply/meeting", "email_reply/refund"}
+    assert names(expertise="data science") == {"csv_stats/mean_latency", "csv_stats/error_rate"}
+    assert names(q="private key") == {"ssh_key/find_key"}
+    assert names(status="ready") == set()
+    assert names(needs="install") == set()
+    assert len(names(needs="none")) == Task.objects.count()
+
+
+@pytest.mark.sandbox
+def test_catalogue_query_count_does_not_grow_with_tasks(client, staff, make_family,
+                                                        django_assert_max_num_queries) -> None:
+    from tasks.services.importer import tasks_import
+
+    for i in range(6):
+        make_family(f"fam{i}", SIMPLE_FAMILY)
+    tasks_import(path=make_family("fam_last", SIMPLE_FAMILY).parent)
+    with django_assert_max_num_queries(8):
+        resp = client.get(reverse("tasks:catalogue"))
+    assert len(resp.context["tasks"]) == 14
+
+
+@pytest.mark.sandbox
+def test_task_page_shows_instructions_exactly_and_marks_unmet_needs(client, staff, make_family) -> None:
+    from tasks.services.importer import tasks_import
+
+    source = SIMPLE_FAMILY.replace('return "Submit the answer."', 'return "Line <1>\\n  indented & <b>raw</b>"')
+    source = source.replace("class TaskFamily:", "class TaskFamily:\n    required_environment_variables = ['TOKEN']")
+    tasks_import(path=make_family("shown", source))
+    resp = client.get(reverse("tasks:detail", args=["shown", "one"]))
+    assert resp.status_code == 200
+    html = resp.content.decode()
+    assert "Line &lt;1&gt;\n  indented &amp; &lt;b&gt;raw&lt;/b&gt;</pre>" in html
+    assert "Cannot start on the bubblewrap backend" in html and "TASK_ENV_TOKEN" in html
+
+
+@pytest.mark.sandbox
+def test_status_change_is_recorded_with_who_and_when(client, staff, make_family) -> None:
+    from tasks.services.importer import tasks_import
+
+    tasks_import(path=make_family("stat", SIMPLE_FAMILY))
+    url = reverse("tasks:status", args=["stat", "one"])
+    client.post(url, {"status": "qa", "note": "ready for QA"})
+    resp = client.post(url, {"status": "qa"}, follow=True)
+    assert b"already In QA" in resp.content
+    task = Task.objects.get(name="one")
+    assert task.status == TaskStatus.QA
+    change = task.status_changes.first()
+    assert (change.from_status, change.to_status, change.changed_by, change.note) == ("draft", "qa", staff,
+                                                                                      "ready for QA")
+    assert task.status_changes.count() == 2  # created + qa
+
+
+def _zip(files: dict[str, str]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    buf.seek(0)
+    buf.name = "suite.zip"
+    return buf
+
+
+@pytest.mark.sandbox
+def test_upload_zip_imports_families(client, staff) -> None:
+    archive = _zip({"suite/up/up.py": SIMPLE_FAMILY, "suite/up/manifest.yaml": "tasks:\n  one: {}\n"})
+    resp = client.post(reverse("tasks:upload"), {"archive": archive}, follow=True)
+    assert b"up: imported as version 1 (2 tasks)" in resp.content
+    assert TaskVersion.objects.filter(task__family__name="up").count() == 2
+    assert TaskVersion.objects.get(task__name="one").family_version.imported_by == staff
+
+
+@pytest.mark.parametrize("kind", ["zip-traversal", "tar-traversal", "tar-symlink", "not-an-archive"])
+def test_bad_upload_is_refused_and_nothing_stored(client, staff, kind) -> None:
+    if kind == "zip-traversal":
+        archive = _zip({"../evil/evil.py": SIMPLE_FAMILY})
+    elif kind == "not-an-archive":
+        archive = io.BytesIO(b"just some text")
+        archive.name = "x.zip"
+    else:
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tf:
+            data = SIMPLE_FAMILY.encode()
+            info = tarfile.TarInfo("evil/evil.py" if kind == "tar-symlink" else "../evil/evil.py")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+            if kind == "tar-symlink":
+                link = tarfile.TarInfo("evil/passwd")
+                link.type = tarfile.SYMTYPE
+                link.linkname = "/etc/passwd"
+                tf.addfile(link)
+        archive.seek(0)
+        archive.name = "suite.tar.gz"
+    resp = client.post(reverse("tasks:upload"), {"archive": archive}, follow=True)
+    assert b"Nothing was imported." in resp.content
+    assert Task.objects.count() == 0
