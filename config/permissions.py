@@ -1,14 +1,23 @@
-"""Role checks shared by every app: staff pages answer 403 to contractors and send anonymous users to log in."""
+"""Role checks shared by every app: staff pages answer 403 to contractors, anonymous users log in."""
 
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 View = Callable[..., HttpResponse]
+
+
+def acting_user(request: HttpRequest) -> User:
+    """The logged-in user of a view behind login_required/staff_required, typed as such."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("login required")
+    return user
 
 
 def staff_required(view: View) -> View:

@@ -148,7 +148,9 @@ TASK_IMPORT_TIMEOUT = float(os.environ.get("TASK_IMPORT_TIMEOUT", "60"))
 TASK_METHOD_TIMEOUT = float(os.environ.get("TASK_METHOD_TIMEOUT", "600"))
 # Environment variables offered to families that list them in required_environment_variables:
 # TASK_ENV_<NAME>=value makes NAME available.
-TASK_ENVIRONMENT = {k.removeprefix("TASK_ENV_"): v for k, v in os.environ.items() if k.startswith("TASK_ENV_")}
+TASK_ENVIRONMENT = {
+    k.removeprefix("TASK_ENV_"): v for k, v in os.environ.items() if k.startswith("TASK_ENV_")
+}
 
 LOGGING = {
     "version": 1,

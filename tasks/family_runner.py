@@ -58,7 +58,10 @@ def call_family_method(
     if not doc.get("ok"):
         err = doc.get("error") or {}
         raise MethodFailure(
-            str(err.get("kind", "error")), str(err.get("message", "failed")), err.get("file"), err.get("line"),
+            str(err.get("kind", "error")),
+            str(err.get("message", "failed")),
+            err.get("file"),
+            err.get("line"),
             stderr=stderr,
         )
     return doc.get("result")

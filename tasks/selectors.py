@@ -26,7 +26,8 @@ def task_list(filters: TaskFilters) -> QuerySet[Task]:
         qs = qs.filter(status=filters.status)
     if filters.q:
         qs = qs.filter(
-            Q(name__icontains=filters.q) | Q(family__name__icontains=filters.q)
+            Q(name__icontains=filters.q)
+            | Q(family__name__icontains=filters.q)
             | Q(latest_version__instructions__icontains=filters.q)
         )
     # JSON list membership is filtered in Python: portable across SQLite and PostgreSQL, and the
@@ -41,8 +42,10 @@ def task_list(filters: TaskFilters) -> QuerySet[Task]:
                 continue
             if filters.needs == "none" and tv.needs:
                 continue
-            if filters.needs and filters.needs != "none" and not any(
-                n == filters.needs or n.startswith(filters.needs + ":") for n in tv.needs
+            if (
+                filters.needs
+                and filters.needs != "none"
+                and not any(n == filters.needs or n.startswith(filters.needs + ":") for n in tv.needs)
             ):
                 continue
             keep.append(task.pk)

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from config.permissions import staff_required
+from config.permissions import acting_user, staff_required
 from tasks import selectors
 from tasks.forms import StatusForm, UploadForm
 from tasks.models import Task, TaskStatus
@@ -25,14 +25,24 @@ from terminal.sandbox import get_backend
 def catalogue(request: HttpRequest) -> HttpResponse:
     g = request.GET
     filters = selectors.TaskFilters(
-        family=g.get("family", ""), status=g.get("status", ""), expertise=g.get("expertise", ""),
-        needs=g.get("needs", ""), q=g.get("q", "").strip(),
+        family=g.get("family", ""),
+        status=g.get("status", ""),
+        expertise=g.get("expertise", ""),
+        needs=g.get("needs", ""),
+        q=g.get("q", "").strip(),
     )
     tasks = list(selectors.task_list(filters))
-    return render(request, "tasks/catalogue.html", {
-        "tasks": tasks, "filters": filters, "choices": selectors.task_filter_choices(),
-        "statuses": TaskStatus.choices, "backend": get_backend(),
-    })
+    return render(
+        request,
+        "tasks/catalogue.html",
+        {
+            "tasks": tasks,
+            "filters": filters,
+            "choices": selectors.task_filter_choices(),
+            "statuses": TaskStatus.choices,
+            "backend": get_backend(),
+        },
+    )
 
 
 @staff_required
@@ -44,10 +54,19 @@ def task_page(request: HttpRequest, family: str, name: str) -> HttpResponse:
     backend = get_backend()
     tv = task.latest_version
     missing = [n for n in (tv.needs if tv else []) if n not in backend.provides]
-    return render(request, "tasks/detail.html", {
-        "task": task, "tv": tv, "versions": task.versions.all(), "history": task.status_changes.all(),
-        "status_form": StatusForm(initial={"status": task.status}), "backend": backend, "missing": missing,
-    })
+    return render(
+        request,
+        "tasks/detail.html",
+        {
+            "task": task,
+            "tv": tv,
+            "versions": task.versions.all(),
+            "history": task.status_changes.all(),
+            "status_form": StatusForm(initial={"status": task.status}),
+            "backend": backend,
+            "missing": missing,
+        },
+    )
 
 
 @staff_required
@@ -59,8 +78,12 @@ def change_status(request: HttpRequest, family: str, name: str) -> HttpResponse:
     form = StatusForm(request.POST)
     if form.is_valid():
         try:
-            task_set_status(task=task, status=form.cleaned_data["status"], by=request.user,
-                            note=form.cleaned_data["note"])
+            task_set_status(
+                task=task,
+                status=form.cleaned_data["status"],
+                by=acting_user(request),
+                note=form.cleaned_data["note"],
+            )
             messages.success(request, f"{task.task_id} is now {task.get_status_display()}.")
         except StatusChangeError as exc:
             messages.error(request, str(exc))
@@ -76,8 +99,10 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
             try:
-                extract_archive(form.cleaned_data["archive"], Path(tmp), max_bytes=settings.TASK_UPLOAD_MAX_BYTES)
-                report = tasks_import(path=Path(tmp), by=request.user)
+                extract_archive(
+                    form.cleaned_data["archive"], Path(tmp), max_bytes=settings.TASK_UPLOAD_MAX_BYTES
+                )
+                report = tasks_import(path=Path(tmp), by=acting_user(request))
             except TaskImportError as exc:
                 messages.error(request, f"Nothing was imported. {exc}")
         if report is not None:

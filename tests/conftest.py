@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated family store per test, family directories written on the fly, the demo suite."""
+"""Shared fixtures: a family store per test, family directories written on the fly, the demo suite."""
 
 from __future__ import annotations
 
@@ -28,8 +28,14 @@ MakeFamily = Callable[..., Path]
 def make_family(tmp_path: Path) -> MakeFamily:
     """Write FAMILY/FAMILY.py (and optionally manifest.yaml and other files) under a suite directory."""
 
-    def make(name: str, source: str, *, manifest: str | None = None, files: dict[str, str] | None = None,
-             suite: str = "suite") -> Path:
+    def make(
+        name: str,
+        source: str,
+        *,
+        manifest: str | None = None,
+        files: dict[str, str] | None = None,
+        suite: str = "suite",
+    ) -> Path:
         d = tmp_path / suite / name
         d.mkdir(parents=True, exist_ok=True)
         (d / f"{name}.py").write_text(textwrap.dedent(source))

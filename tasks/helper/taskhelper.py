@@ -19,8 +19,16 @@ import sys
 import traceback
 
 OPERATIONS = ("describe", "start", "score", "intermediate_score", "aggregate_scores", "teardown")
-OPTIONAL_METHODS = ("install", "start", "score", "intermediate_score", "aggregate_scores", "teardown",
-                    "get_permissions", "get_aux_vm_spec")
+OPTIONAL_METHODS = (
+    "install",
+    "start",
+    "score",
+    "intermediate_score",
+    "aggregate_scores",
+    "teardown",
+    "get_permissions",
+    "get_aux_vm_spec",
+)
 
 
 class HelperError(Exception):
@@ -72,8 +80,9 @@ def load_family(family_dir, name):
         raise HelperError("syntax_error", f"syntax error: {exc.msg}", rel, exc.lineno) from exc
     except Exception as exc:
         where_file, line = _where(exc.__traceback__, family_dir)
-        raise HelperError("raised", f"importing the module raised {type(exc).__name__}: {exc}",
-                          where_file or file, line) from exc
+        raise HelperError(
+            "raised", f"importing the module raised {type(exc).__name__}: {exc}", where_file or file, line
+        ) from exc
     family = getattr(module, "TaskFamily", None)
     if not inspect.isclass(family):
         raise HelperError("no_taskfamily", "the module defines no class TaskFamily", file)
@@ -86,7 +95,9 @@ def get_tasks(family, family_dir, file):
         raise HelperError("bad_tasks", f"get_tasks() returned {type(tasks).__name__}, not a dict", file)
     for name in tasks:
         if not isinstance(name, str) or not name:
-            raise HelperError("bad_tasks", f"get_tasks() has a task name that is not a string: {name!r}", file)
+            raise HelperError(
+                "bad_tasks", f"get_tasks() has a task name that is not a string: {name!r}", file
+            )
     return tasks
 
 
@@ -97,15 +108,20 @@ def describe(family, family_dir, file):
         data = _json_safe(data, f"the task data of task {name!r}", file)
         instructions = _call(f"get_instructions({name!r})", family_dir, family.get_instructions, tasks[name])
         if not isinstance(instructions, str):
-            raise HelperError("bad_instructions",
-                              f"get_instructions() for task {name!r} returned {type(instructions).__name__}, "
-                              "not a string", file)
+            raise HelperError(
+                "bad_instructions",
+                f"get_instructions() for task {name!r} returned {type(instructions).__name__}, not a string",
+                file,
+            )
         permissions = []
         if hasattr(family, "get_permissions"):
             permissions = _call(f"get_permissions({name!r})", family_dir, family.get_permissions, tasks[name])
             if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
-                raise HelperError("bad_permissions",
-                                  f"get_permissions() for task {name!r} must return a list of strings", file)
+                raise HelperError(
+                    "bad_permissions",
+                    f"get_permissions() for task {name!r} must return a list of strings",
+                    file,
+                )
         out[name] = {"data": data, "instructions": instructions, "permissions": permissions}
     env = getattr(family, "required_environment_variables", [])
     if not isinstance(env, list) or not all(isinstance(e, str) for e in env):
@@ -146,7 +162,9 @@ def run(family_dir, name, op, task_name, payload):
     elif op == "aggregate_scores":
         if not hasattr(family, "aggregate_scores"):
             raise HelperError("no_method", "TaskFamily has no aggregate_scores()", file)
-        result = _call("aggregate_scores()", family_dir, family.aggregate_scores, t, payload.get("score_log", []))
+        result = _call(
+            "aggregate_scores()", family_dir, family.aggregate_scores, t, payload.get("score_log", [])
+        )
     else:
         raise HelperError("bad_operation", f"unknown operation {op!r}")
     if result is not None:
@@ -172,8 +190,10 @@ def main(argv):
     try:
         doc = {"ok": True, "result": run(family_dir, name, op, task_name, payload)}
     except HelperError as exc:
-        doc = {"ok": False, "error": {"kind": exc.kind, "message": exc.message, "file": exc.file,
-                                      "line": exc.line}}
+        doc = {
+            "ok": False,
+            "error": {"kind": exc.kind, "message": exc.message, "file": exc.file, "line": exc.line},
+        }
     sys.stdout.flush()
     sys.stderr.flush()
     with os.fdopen(result_fd, "w") as out:

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,117 +15,276 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='TaskFamily',
+            name="TaskFamily",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True, validators=[django.core.validators.RegexValidator('^[A-Za-z_][A-Za-z0-9_]*\\Z', 'A family name is a Python module name: letters, digits and underscores.')])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=200,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Za-z_][A-Za-z0-9_]*\\Z",
+                                "A family name is a Python module name: letters, digits and underscores.",
+                            )
+                        ],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name_plural': 'task families',
-                'ordering': ['name'],
+                "verbose_name_plural": "task families",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('qa', 'In QA'), ('ready', 'Ready'), ('on_hold', 'On hold'), ('retired', 'Retired')], default='draft', max_length=10)),
-                ('target_baselines', models.PositiveIntegerField(default=3, help_text='Successful baselines wanted.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('family', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tasks', to='tasks.taskfamily')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("qa", "In QA"),
+                            ("ready", "Ready"),
+                            ("on_hold", "On hold"),
+                            ("retired", "Retired"),
+                        ],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "target_baselines",
+                    models.PositiveIntegerField(default=3, help_text="Successful baselines wanted."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "family",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tasks",
+                        to="tasks.taskfamily",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['family__name', 'name'],
+                "ordering": ["family__name", "name"],
             },
         ),
         migrations.CreateModel(
-            name='FamilyVersion',
+            name="FamilyVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('content_digest', models.CharField(max_length=64)),
-                ('standard_version', models.CharField(blank=True, max_length=20)),
-                ('manifest', models.JSONField(blank=True, default=dict)),
-                ('methods', models.JSONField(blank=True, default=list)),
-                ('required_environment_variables', models.JSONField(blank=True, default=list)),
-                ('file_count', models.PositiveIntegerField(default=0)),
-                ('size_bytes', models.PositiveBigIntegerField(default=0)),
-                ('imported_at', models.DateTimeField(auto_now_add=True)),
-                ('imported_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('family', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='tasks.taskfamily')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                ("content_digest", models.CharField(max_length=64)),
+                ("standard_version", models.CharField(blank=True, max_length=20)),
+                ("manifest", models.JSONField(blank=True, default=dict)),
+                ("methods", models.JSONField(blank=True, default=list)),
+                ("required_environment_variables", models.JSONField(blank=True, default=list)),
+                ("file_count", models.PositiveIntegerField(default=0)),
+                ("size_bytes", models.PositiveBigIntegerField(default=0)),
+                ("imported_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "imported_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "family",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="tasks.taskfamily",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['family__name', '-version'],
+                "ordering": ["family__name", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='TaskStatusChange',
+            name="TaskStatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(blank=True, choices=[('draft', 'Draft'), ('qa', 'In QA'), ('ready', 'Ready'), ('on_hold', 'On hold'), ('retired', 'Retired')], max_length=10)),
-                ('to_status', models.CharField(choices=[('draft', 'Draft'), ('qa', 'In QA'), ('ready', 'Ready'), ('on_hold', 'On hold'), ('retired', 'Retired')], max_length=10)),
-                ('changed_at', models.DateTimeField(auto_now_add=True)),
-                ('note', models.TextField(blank=True)),
-                ('changed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_changes', to='tasks.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "from_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("draft", "Draft"),
+                            ("qa", "In QA"),
+                            ("ready", "Ready"),
+                            ("on_hold", "On hold"),
+                            ("retired", "Retired"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "to_status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("qa", "In QA"),
+                            ("ready", "Ready"),
+                            ("on_hold", "On hold"),
+                            ("retired", "Retired"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("changed_at", models.DateTimeField(auto_now_add=True)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "changed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_changes",
+                        to="tasks.task",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-changed_at', '-id'],
+                "ordering": ["-changed_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='TaskVersion',
+            name="TaskVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('instructions', models.TextField()),
-                ('permissions', models.JSONField(blank=True, default=list)),
-                ('resources', models.JSONField(blank=True, default=dict)),
-                ('scoring_mode', models.CharField(choices=[('automatic', 'Automatic'), ('manual', 'Manual'), ('intermediate', 'Intermediate')], max_length=12)),
-                ('success_threshold', models.FloatField(default=1.0)),
-                ('rubric', models.TextField(blank=True, help_text='Manual-scoring instructions from manifest.yaml.')),
-                ('expertise', models.JSONField(blank=True, default=list)),
-                ('estimate_minutes', models.FloatField(blank=True, help_text='Staff estimate of human time.', null=True)),
-                ('needs', models.JSONField(blank=True, default=list)),
-                ('meta', models.JSONField(blank=True, default=dict)),
-                ('task_data', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('family_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='task_versions', to='tasks.familyversion')),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='tasks.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                ("instructions", models.TextField()),
+                ("permissions", models.JSONField(blank=True, default=list)),
+                ("resources", models.JSONField(blank=True, default=dict)),
+                (
+                    "scoring_mode",
+                    models.CharField(
+                        choices=[
+                            ("automatic", "Automatic"),
+                            ("manual", "Manual"),
+                            ("intermediate", "Intermediate"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("success_threshold", models.FloatField(default=1.0)),
+                (
+                    "rubric",
+                    models.TextField(blank=True, help_text="Manual-scoring instructions from manifest.yaml."),
+                ),
+                ("expertise", models.JSONField(blank=True, default=list)),
+                (
+                    "estimate_minutes",
+                    models.FloatField(blank=True, help_text="Staff estimate of human time.", null=True),
+                ),
+                ("needs", models.JSONField(blank=True, default=list)),
+                ("meta", models.JSONField(blank=True, default=dict)),
+                ("task_data", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "family_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="task_versions",
+                        to="tasks.familyversion",
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="versions", to="tasks.task"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['task', '-version'],
+                "ordering": ["task", "-version"],
             },
         ),
         migrations.AddField(
-            model_name='task',
-            name='latest_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tasks.taskversion'),
+            model_name="task",
+            name="latest_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="tasks.taskversion",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='familyversion',
-            constraint=models.UniqueConstraint(fields=('family', 'version'), name='family_version_unique'),
+            model_name="familyversion",
+            constraint=models.UniqueConstraint(fields=("family", "version"), name="family_version_unique"),
         ),
         migrations.AddConstraint(
-            model_name='familyversion',
-            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='family_version_positive'),
+            model_name="familyversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("version__gte", 1)), name="family_version_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='taskversion',
-            constraint=models.UniqueConstraint(fields=('task', 'version'), name='task_version_unique'),
+            model_name="taskversion",
+            constraint=models.UniqueConstraint(fields=("task", "version"), name="task_version_unique"),
         ),
         migrations.AddConstraint(
-            model_name='taskversion',
-            constraint=models.CheckConstraint(condition=models.Q(('success_threshold__gt', 0), ('success_threshold__lte', 1)), name='task_version_threshold_in_0_1'),
+            model_name="taskversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("success_threshold__gt", 0), ("success_threshold__lte", 1)),
+                name="task_version_threshold_in_0_1",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='taskversion',
-            constraint=models.CheckConstraint(condition=models.Q(('estimate_minutes__isnull', True), ('estimate_minutes__gt', 0), _connector='OR'), name='task_version_estimate_positive'),
+            model_name="taskversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("estimate_minutes__isnull", True), ("estimate_minutes__gt", 0), _connector="OR"
+                ),
+                name="task_version_estimate_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.UniqueConstraint(fields=('family', 'name'), name='task_unique_in_family'),
+            model_name="task",
+            constraint=models.UniqueConstraint(fields=("family", "name"), name="task_unique_in_family"),
         ),
     ]

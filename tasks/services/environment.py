@@ -18,8 +18,12 @@ def sandbox_spec(task_version: TaskVersion) -> SandboxSpec:
     fv = task_version.family_version
     env = {k: v for k, v in settings.TASK_ENVIRONMENT.items() if k in fv.required_environment_variables}
     return SandboxSpec(
-        family_dir=fv.snapshot_dir, family_name=fv.family.name, task_name=task_version.task.name,
-        permissions=tuple(task_version.permissions), env=env, instructions=task_version.instructions,
+        family_dir=fv.snapshot_dir,
+        family_name=fv.family.name,
+        task_name=task_version.task.name,
+        permissions=tuple(task_version.permissions),
+        env=env,
+        instructions=task_version.instructions,
     )
 
 
@@ -32,15 +36,23 @@ def task_sandbox_start(*, task_version: TaskVersion) -> Sandbox:
     backend = get_backend()
     missing = [n for n in task_version.needs if n not in backend.provides]
     if missing:
-        raise SandboxError(ERR_BACKEND_LACKS.format(task=task_version, backend=backend.name,
-                                                    needs=", ".join(missing)))
+        raise SandboxError(
+            ERR_BACKEND_LACKS.format(task=task_version, backend=backend.name, needs=", ".join(missing))
+        )
     sandbox = backend.provision(sandbox_spec(task_version))
     try:
-        call_family_method(sandbox, family_name=task_version.family_version.family.name, operation="start",
-                           task_name=task_version.task.name, timeout=settings.TASK_METHOD_TIMEOUT)
+        call_family_method(
+            sandbox,
+            family_name=task_version.family_version.family.name,
+            operation="start",
+            task_name=task_version.task.name,
+            timeout=settings.TASK_METHOD_TIMEOUT,
+        )
     except MethodFailure as exc:
         sandbox.destroy()
-        raise SandboxError(f"start() failed: {exc}" + (f"\n{exc.stderr[-2000:]}" if exc.stderr else "")) from exc
+        raise SandboxError(
+            f"start() failed: {exc}" + (f"\n{exc.stderr[-2000:]}" if exc.stderr else "")
+        ) from exc
     except BaseException:
         sandbox.destroy()
         raise
@@ -53,25 +65,45 @@ class ScoreResult:
     log: tuple[dict[str, Any], ...] = ()
 
 
-def task_score(*, sandbox: Sandbox, task_version: TaskVersion, submission: str,
-               score_log: list[dict[str, Any]] | None = None) -> ScoreResult:
+def task_score(
+    *,
+    sandbox: Sandbox,
+    task_version: TaskVersion,
+    submission: str,
+    score_log: list[dict[str, Any]] | None = None,
+) -> ScoreResult:
     """Score inside the sandbox: score(t, submission), or aggregate_scores over the intermediate log."""
     family = task_version.family_version.family.name
     name = task_version.task.name
     if "intermediate_score" in task_version.family_version.methods:
-        value = call_family_method(sandbox, family_name=family, operation="aggregate_scores", task_name=name,
-                                   payload={"score_log": score_log or []}, timeout=settings.TASK_METHOD_TIMEOUT)
+        value = call_family_method(
+            sandbox,
+            family_name=family,
+            operation="aggregate_scores",
+            task_name=name,
+            payload={"score_log": score_log or []},
+            timeout=settings.TASK_METHOD_TIMEOUT,
+        )
     else:
-        value = call_family_method(sandbox, family_name=family, operation="score", task_name=name,
-                                   payload={"submission": submission}, timeout=settings.TASK_METHOD_TIMEOUT)
+        value = call_family_method(
+            sandbox,
+            family_name=family,
+            operation="score",
+            task_name=name,
+            payload={"submission": submission},
+            timeout=settings.TASK_METHOD_TIMEOUT,
+        )
     return ScoreResult(None if value is None else float(value), tuple(score_log or ()))
 
 
 def task_intermediate_score(*, sandbox: Sandbox, task_version: TaskVersion) -> dict[str, Any]:
     """One intermediate_score(t) call: {score, message, details}."""
     result = call_family_method(
-        sandbox, family_name=task_version.family_version.family.name, operation="intermediate_score",
-        task_name=task_version.task.name, timeout=settings.TASK_METHOD_TIMEOUT,
+        sandbox,
+        family_name=task_version.family_version.family.name,
+        operation="intermediate_score",
+        task_name=task_version.task.name,
+        timeout=settings.TASK_METHOD_TIMEOUT,
     )
     if not isinstance(result, dict):
         raise MethodFailure("bad_score", "intermediate_score() must return a dict")

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from tasks.family_runner import MethodFailure, call_family_method
@@ -54,8 +54,9 @@ ERR_DUPLICATE_FAMILY = "the family name appears twice in this import"
 class TaskImportError(Exception):
     """An import failed. Nothing was stored. str() reads 'family: file: reason'."""
 
-    def __init__(self, reason: str, *, family: str | None = None, file: str | None = None,
-                 line: int | None = None) -> None:
+    def __init__(
+        self, reason: str, *, family: str | None = None, file: str | None = None, line: int | None = None
+    ) -> None:
         self.reason, self.family, self.file, self.line = reason, family, file, line
         where = [p for p in (family, f"{file}:{line}" if file and line else file) if p]
         super().__init__(": ".join([*where, reason]))
@@ -103,7 +104,11 @@ class ImportReport:
         return any(r.action != "unchanged" for r in self.results)
 
     def lines(self) -> list[str]:
-        words = {"created": "imported as version", "new_version": "changed: new version", "unchanged": "unchanged at version"}
+        words = {
+            "created": "imported as version",
+            "new_version": "changed: new version",
+            "unchanged": "unchanged at version",
+        }
         return [f"{r.family}: {words[r.action]} {r.version} ({len(r.tasks)} tasks)" for r in self.results]
 
 
@@ -217,8 +222,10 @@ def validate_manifest(doc: Any) -> dict[str, Any]:
             gpu = res["gpu"]
             _expect(isinstance(gpu, dict), f"{w}.resources.gpu must be a mapping")
             cr = gpu.get("count_range")
-            _expect(isinstance(cr, list) and len(cr) == 2 and all(isinstance(c, int) for c in cr),
-                    f"{w}.resources.gpu.count_range must be [min, max]")
+            _expect(
+                isinstance(cr, list) and len(cr) == 2 and all(isinstance(c, int) for c in cr),
+                f"{w}.resources.gpu.count_range must be [min, max]",
+            )
         sc = spec.get("scoring", {}) or {}
         _expect(isinstance(sc, dict), f"{w}.scoring must be a mapping")
         for key in ("visible_to_agent", "score_on_usage_limits"):
@@ -229,8 +236,10 @@ def validate_manifest(doc: Any) -> dict[str, Any]:
         meta = spec.get("meta", {}) or {}
         _expect(isinstance(meta, dict), f"{w}.meta must be a mapping")
         if "expertise" in meta:
-            _expect(isinstance(meta["expertise"], list) and all(isinstance(e, str) for e in meta["expertise"]),
-                    f"{w}.meta.expertise must be a list of strings")
+            _expect(
+                isinstance(meta["expertise"], list) and all(isinstance(e, str) for e in meta["expertise"]),
+                f"{w}.meta.expertise must be a list of strings",
+            )
         if "estimate_minutes" in meta:
             _number(meta["estimate_minutes"], f"{w}.meta.estimate_minutes")
         if "success_threshold" in meta:
@@ -238,8 +247,10 @@ def validate_manifest(doc: Any) -> dict[str, Any]:
             _number(t, f"{w}.meta.success_threshold")
             _expect(t <= 1, f"{w}.meta.success_threshold must be in (0, 1]")
         if "scoring_mode" in meta:
-            _expect(meta["scoring_mode"] in ScoringMode.values,
-                    f"{w}.meta.scoring_mode must be one of {', '.join(ScoringMode.values)}")
+            _expect(
+                meta["scoring_mode"] in ScoringMode.values,
+                f"{w}.meta.scoring_mode must be one of {', '.join(ScoringMode.values)}",
+            )
     return doc
 
 
@@ -251,10 +262,16 @@ def _load_manifest(name: str, root: Path) -> dict[str, Any]:
         doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise TaskImportError(ERR_MANIFEST_YAML.format(error=getattr(exc, "problem", None) or exc), family=name,
-                              file=MANIFEST, line=mark.line + 1 if mark else None) from exc
+        raise TaskImportError(
+            ERR_MANIFEST_YAML.format(error=getattr(exc, "problem", None) or exc),
+            family=name,
+            file=MANIFEST,
+            line=mark.line + 1 if mark else None,
+        ) from exc
     except UnicodeDecodeError as exc:
-        raise TaskImportError(ERR_MANIFEST_YAML.format(error="not UTF-8 text"), family=name, file=MANIFEST) from exc
+        raise TaskImportError(
+            ERR_MANIFEST_YAML.format(error="not UTF-8 text"), family=name, file=MANIFEST
+        ) from exc
     try:
         return validate_manifest(doc)
     except ValueError as exc:
@@ -273,12 +290,14 @@ def stage_family(name: str, root: Path) -> StagedFamily:
     spec = SandboxSpec(family_dir=snapshot, family_name=name, env=dict(settings.TASK_ENVIRONMENT))
     try:
         with get_backend().provision(spec) as sandbox:
-            described = call_family_method(sandbox, family_name=name, operation="describe",
-                                           timeout=settings.TASK_IMPORT_TIMEOUT)
+            described = call_family_method(
+                sandbox, family_name=name, operation="describe", timeout=settings.TASK_IMPORT_TIMEOUT
+            )
     except MethodFailure as exc:
         if exc.kind == "timeout":
-            raise TaskImportError(ERR_TIMEOUT.format(seconds=settings.TASK_IMPORT_TIMEOUT), family=name,
-                                  file=main_file) from exc
+            raise TaskImportError(
+                ERR_TIMEOUT.format(seconds=settings.TASK_IMPORT_TIMEOUT), family=name, file=main_file
+            ) from exc
         raise TaskImportError(exc.message, family=name, file=exc.file or main_file, line=exc.line) from exc
     except SandboxError as exc:
         raise TaskImportError(f"could not start a sandbox: {exc}", family=name) from exc
@@ -289,27 +308,44 @@ def stage_family(name: str, root: Path) -> StagedFamily:
     manifest_tasks = manifest.get("tasks", {}) or {}
     for task_name in manifest_tasks:
         if task_name not in tasks_doc:
-            raise TaskImportError(ERR_MANIFEST_UNKNOWN_TASK.format(task=task_name), family=name, file=MANIFEST)
+            raise TaskImportError(
+                ERR_MANIFEST_UNKNOWN_TASK.format(task=task_name), family=name, file=MANIFEST
+            )
     staged = StagedFamily(
-        name=name, digest=digest, snapshot=snapshot, file_count=len(files), size_bytes=size,
-        standard_version=str(described.get("standard_version") or ""), manifest=manifest,
-        methods=list(described["methods"]), required_env=list(described["required_environment_variables"]),
+        name=name,
+        digest=digest,
+        snapshot=snapshot,
+        file_count=len(files),
+        size_bytes=size,
+        standard_version=str(described.get("standard_version") or ""),
+        manifest=manifest,
+        methods=list(described["methods"]),
+        required_env=list(described["required_environment_variables"]),
     )
     for task_name, t in sorted(tasks_doc.items()):
         for permission in t["permissions"]:
             if permission not in KNOWN_PERMISSIONS:
-                raise TaskImportError(ERR_UNKNOWN_PERMISSION.format(task=task_name, permission=permission),
-                                      family=name, file=main_file)
+                raise TaskImportError(
+                    ERR_UNKNOWN_PERMISSION.format(task=task_name, permission=permission),
+                    family=name,
+                    file=main_file,
+                )
         spec_doc = manifest_tasks.get(task_name) or {}
-        staged.tasks.append(StagedTask(
-            name=task_name, data=t["data"], instructions=t["instructions"], permissions=list(t["permissions"]),
-            resources=dict(spec_doc.get("resources") or {}), scoring=dict(spec_doc.get("scoring") or {}),
-            meta=dict(spec_doc.get("meta") or {}),
-        ))
+        staged.tasks.append(
+            StagedTask(
+                name=task_name,
+                data=t["data"],
+                instructions=t["instructions"],
+                permissions=list(t["permissions"]),
+                resources=dict(spec_doc.get("resources") or {}),
+                scoring=dict(spec_doc.get("scoring") or {}),
+                meta=dict(spec_doc.get("meta") or {}),
+            )
+        )
     return staged
 
 
-def FAMILY_NAME_OK(name: str) -> bool:  # noqa: N802  (reads as a predicate constant)
+def FAMILY_NAME_OK(name: str) -> bool:
     return name.isidentifier() and name.isascii()
 
 
@@ -338,7 +374,7 @@ def _scoring_mode(family: StagedFamily, task: StagedTask) -> str:
 
 
 # -- storing ------------------------------------------------------------------------------------
-def _store(staged: StagedFamily, by: AbstractBaseUser | None) -> FamilyResult:
+def _store(staged: StagedFamily, by: User | None) -> FamilyResult:
     family, _ = TaskFamily.objects.get_or_create(name=staged.name)
     family = TaskFamily.objects.select_for_update().get(pk=family.pk)
     latest = family.versions.order_by("-version").first()
@@ -346,24 +382,42 @@ def _store(staged: StagedFamily, by: AbstractBaseUser | None) -> FamilyResult:
     if latest is not None and latest.content_digest == staged.digest:
         return FamilyResult(staged.name, "unchanged", latest.version, task_names)
     fv = FamilyVersion(
-        family=family, version=(latest.version + 1) if latest else 1, content_digest=staged.digest,
-        standard_version=staged.standard_version, manifest=staged.manifest, methods=staged.methods,
-        required_environment_variables=staged.required_env, file_count=staged.file_count,
-        size_bytes=staged.size_bytes, imported_by=by,
+        family=family,
+        version=(latest.version + 1) if latest else 1,
+        content_digest=staged.digest,
+        standard_version=staged.standard_version,
+        manifest=staged.manifest,
+        methods=staged.methods,
+        required_environment_variables=staged.required_env,
+        file_count=staged.file_count,
+        size_bytes=staged.size_bytes,
+        imported_by=by,
     )
     fv.full_clean()
     fv.save()
     for st in staged.tasks:
         task, created = Task.objects.get_or_create(family=family, name=st.name)
         if created:
-            TaskStatusChange.objects.create(task=task, to_status=task.status, changed_by=by,
-                                            note=f"created by import of {family.name} v{fv.version}")
+            TaskStatusChange.objects.create(
+                task=task,
+                to_status=task.status,
+                changed_by=by,
+                note=f"created by import of {family.name} v{fv.version}",
+            )
         tv = TaskVersion(
-            task=task, family_version=fv, version=fv.version, instructions=st.instructions,
-            permissions=st.permissions, resources=st.resources, scoring_mode=_scoring_mode(staged, st),
+            task=task,
+            family_version=fv,
+            version=fv.version,
+            instructions=st.instructions,
+            permissions=st.permissions,
+            resources=st.resources,
+            scoring_mode=_scoring_mode(staged, st),
             success_threshold=float(st.meta.get("success_threshold", 1.0)),
-            rubric=str(st.scoring.get("instructions", "")), expertise=list(st.meta.get("expertise", [])),
-            estimate_minutes=st.meta.get("estimate_minutes"), needs=_needs(staged, st), meta=st.meta,
+            rubric=str(st.scoring.get("instructions", "")),
+            expertise=list(st.meta.get("expertise", [])),
+            estimate_minutes=st.meta.get("estimate_minutes"),
+            needs=_needs(staged, st),
+            meta=st.meta,
             task_data=st.data,
         )
         tv.full_clean()
@@ -372,14 +426,19 @@ def _store(staged: StagedFamily, by: AbstractBaseUser | None) -> FamilyResult:
         task.save(update_fields=["latest_version"])
     gone = family.tasks.exclude(name__in=task_names).exclude(status=TaskStatus.RETIRED)
     for task in gone:
-        TaskStatusChange.objects.create(task=task, from_status=task.status, to_status=TaskStatus.RETIRED,
-                                        changed_by=by, note=f"not in {family.name} v{fv.version}")
+        TaskStatusChange.objects.create(
+            task=task,
+            from_status=task.status,
+            to_status=TaskStatus.RETIRED,
+            changed_by=by,
+            note=f"not in {family.name} v{fv.version}",
+        )
         task.status = TaskStatus.RETIRED
         task.save(update_fields=["status"])
     return FamilyResult(staged.name, "new_version" if latest else "created", fv.version, task_names)
 
 
-def tasks_import(*, path: Path, by: AbstractBaseUser | None = None) -> ImportReport:
+def tasks_import(*, path: Path, by: User | None = None) -> ImportReport:
     """Import one family directory or a directory of families. All or nothing."""
     families = discover_families(Path(path))
     names = [n for n, _ in families]

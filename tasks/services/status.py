@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from tasks.models import Task, TaskStatus, TaskStatusChange
@@ -15,7 +15,7 @@ class StatusChangeError(Exception):
     pass
 
 
-def task_set_status(*, task: Task, status: str, by: AbstractBaseUser, note: str = "") -> TaskStatusChange:
+def task_set_status(*, task: Task, status: str, by: User, note: str = "") -> TaskStatusChange:
     """Move a task to a new status and append the change to its history."""
     if not getattr(by, "is_staff", False):
         raise StatusChangeError(ERR_NOT_STAFF)

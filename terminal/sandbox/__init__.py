@@ -15,7 +15,5 @@ def get_backend(name: str | None = None) -> Backend:
     if name == "bubblewrap":
         from .bubblewrap import BubblewrapBackend
 
-        return BubblewrapBackend(
-            state_dir=settings.SANDBOX_DIR, uid_base=settings.SANDBOX_UID_BASE
-        )
+        return BubblewrapBackend(state_dir=settings.SANDBOX_DIR, uid_base=settings.SANDBOX_UID_BASE)
     raise SandboxError(f"unknown SANDBOX_BACKEND {name!r}; this build has: bubblewrap")

@@ -1,4 +1,4 @@
-"""The sandbox interface: what every backend (bubblewrap, docker) provides to the importer, scorer and terminal."""
+"""The sandbox interface: what every backend provides to the importer, the scorer and the terminal."""
 
 from __future__ import annotations
 

@@ -48,10 +48,35 @@ MAX_SLOTS = 4096
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host /etc entries the sandbox may read: what shells, Python and TLS need, nothing with host secrets.
 ETC_ALLOW = (
-    "alternatives", "bash.bashrc", "ca-certificates", "ca-certificates.conf", "debian_version", "inputrc",
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "mime.types", "nsswitch.conf", "profile",
-    "profile.d", "python3", "python3.11", "skel", "ssl/certs", "terminfo", "timezone", "magic", "vim",
-    "issue", "os-release", "protocols", "services", "environment", "login.defs", "gai.conf",
+    "alternatives",
+    "bash.bashrc",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "debian_version",
+    "inputrc",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+    "nsswitch.conf",
+    "profile",
+    "profile.d",
+    "python3",
+    "python3.11",
+    "skel",
+    "ssl/certs",
+    "terminfo",
+    "timezone",
+    "magic",
+    "vim",
+    "issue",
+    "os-release",
+    "protocols",
+    "services",
+    "environment",
+    "login.defs",
+    "gai.conf",
 )
 PASSWD = (
     "root:x:0:0:root:/root:/bin/bash\n"
@@ -84,8 +109,16 @@ def _read_until_eof_or(fd: int, marker: bytes, *, timeout: float) -> bytes:
 
 
 class BubblewrapSandbox(Sandbox):
-    def __init__(self, *, backend: BubblewrapBackend, sid: str, state: Path, outer: int, slot_lock: int,
-                 spec: SandboxSpec) -> None:
+    def __init__(
+        self,
+        *,
+        backend: BubblewrapBackend,
+        sid: str,
+        state: Path,
+        outer: int,
+        slot_lock: int,
+        spec: SandboxSpec,
+    ) -> None:
         self.id = sid
         self.backend = backend
         self.state = state
@@ -99,13 +132,31 @@ class BubblewrapSandbox(Sandbox):
     def _bwrap_args(self) -> list[str]:
         s, lim = self.state, self.spec.limits
         args = [
-            "bwrap", "--die-with-parent",
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--hostname", "sandbox",
-            "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--dir", "/etc",
+            "bwrap",
+            "--die-with-parent",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--dir",
+            "/etc",
         ]
         if not self.spec.internet:
             args.append("--unshare-net")
@@ -117,15 +168,41 @@ class BubblewrapSandbox(Sandbox):
         if self.spec.internet and os.path.exists("/etc/resolv.conf"):
             args += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
         args += [
-            "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(lim.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
-            "--perms", "1777", "--size", str(64 * 1024 * 1024), "--tmpfs", "/var/tmp",
-            "--perms", "0755", "--tmpfs", "/run",
-            "--dir", "/home", "--bind", str(s / "home"), AGENT_HOME,
-            "--bind", str(s / "root"), FAMILY_ROOT,
-            "--ro-bind", str(HELPER_SRC), HELPER_DIR,
-            "--remount-ro", "/",
-            "--chdir", "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--perms",
+            "1777",
+            "--size",
+            str(lim.tmp_mb * 1024 * 1024),
+            "--tmpfs",
+            "/tmp",  # noqa: S108  (the sandbox's own private tmpfs)
+            "--perms",
+            "1777",
+            "--size",
+            str(64 * 1024 * 1024),
+            "--tmpfs",
+            "/var/tmp",  # noqa: S108  (the sandbox's own private tmpfs)
+            "--perms",
+            "0755",
+            "--tmpfs",
+            "/run",
+            "--dir",
+            "/home",
+            "--bind",
+            str(s / "home"),
+            AGENT_HOME,
+            "--bind",
+            str(s / "root"),
+            FAMILY_ROOT,
+            "--ro-bind",
+            str(HELPER_SRC),
+            HELPER_DIR,
+            "--remount-ro",
+            "/",
+            "--chdir",
+            "/",
         ]
         return args
 
@@ -135,11 +212,27 @@ class BubblewrapSandbox(Sandbox):
         info_r, info_w = os.pipe()
         ready_r, ready_w = os.pipe()
         init = f"echo ready >&{ready_w}; exec {ready_w}>&-; exec /usr/bin/sleep infinity"
-        cmd = [sys.executable, str(LAUNCHER), str(self.outer), "--", *self._bwrap_args(),
-               "--info-fd", str(info_w), "--", "/bin/bash", "-c", init]
+        cmd = [
+            sys.executable,
+            str(LAUNCHER),
+            str(self.outer),
+            "--",
+            *self._bwrap_args(),
+            "--info-fd",
+            str(info_w),
+            "--",
+            "/bin/bash",
+            "-c",
+            init,
+        ]
         self._proc = subprocess.Popen(
-            cmd, pass_fds=(info_w, ready_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, env={"PATH": PATH, "LANG": "C.UTF-8"}, start_new_session=True,
+            cmd,
+            pass_fds=(info_w, ready_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={"PATH": PATH, "LANG": "C.UTF-8"},
+            start_new_session=True,
         )
         os.close(info_w)
         os.close(ready_w)
@@ -181,8 +274,9 @@ class BubblewrapSandbox(Sandbox):
         return self._proc is not None and self._proc.poll() is None
 
     # -- commands -------------------------------------------------------------------------------
-    def command(self, argv: list[str], *, user: User, cwd: str | None = None,
-                env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    def command(
+        self, argv: list[str], *, user: User, cwd: str | None = None, env: dict[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str]]:
         """The host argv and environment that run argv inside this sandbox (also used for PTYs)."""
         if not self.alive:
             raise SandboxError(f"sandbox {self.id} is not running")
@@ -190,28 +284,63 @@ class BubblewrapSandbox(Sandbox):
         uid = 0 if user == "root" else AGENT_UID
         home = FAMILY_ROOT if user == "root" else AGENT_HOME
         environ = {
-            "PATH": PATH, "HOME": home, "USER": user, "LOGNAME": user, "SHELL": "/bin/bash",
-            "LANG": "C.UTF-8", "TERM": "xterm-256color",
+            "PATH": PATH,
+            "HOME": home,
+            "USER": user,
+            "LOGNAME": user,
+            "SHELL": "/bin/bash",
+            "LANG": "C.UTF-8",
+            "TERM": "xterm-256color",
         }
         if user == "root":
             environ.update(self.spec.env)
         environ.update(env or {})
         host = [
-            "prlimit", f"--nofile={lim.nofile}", f"--fsize={lim.fsize_mb * 1024 * 1024}",
-            f"--nproc={lim.nproc}", "--",
-            "nsenter", f"--target={self.init_pid}", "--user", "--mount", "--pid", "--ipc", "--uts", "--net",
-            "--root", "--wd", f"--setuid={uid}", f"--setgid={uid}", "--",
-            "/usr/bin/env", "-C", cwd or home,
+            "prlimit",
+            f"--nofile={lim.nofile}",
+            f"--fsize={lim.fsize_mb * 1024 * 1024}",
+            f"--nproc={lim.nproc}",
+            "--",
+            "nsenter",
+            f"--target={self.init_pid}",
+            "--user",
+            "--mount",
+            "--pid",
+            "--ipc",
+            "--uts",
+            "--net",
+            "--root",
+            "--wd",
+            f"--setuid={uid}",
+            f"--setgid={uid}",
+            "--",
+            "/usr/bin/env",
+            "-C",
+            cwd or home,
         ]
         if user == "agent":
             host += ["/usr/bin/setpriv", "--no-new-privs", "--inh-caps=-all", "--"]
         return host + argv, environ
 
-    def exec(self, argv: list[str], *, user: User, stdin: bytes | None = None, timeout: float = 60,
-             cwd: str | None = None, env: dict[str, str] | None = None) -> ExecResult:
+    def exec(
+        self,
+        argv: list[str],
+        *,
+        user: User,
+        stdin: bytes | None = None,
+        timeout: float = 60,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
         host, environ = self.command(argv, user=user, cwd=cwd, env=env)
-        proc = subprocess.Popen(host, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=environ, start_new_session=True)
+        proc = subprocess.Popen(
+            host,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environ,
+            start_new_session=True,
+        )
         try:
             out, err = proc.communicate(stdin or b"", timeout=timeout)
             return ExecResult(proc.returncode, out, err)
@@ -257,13 +386,15 @@ class BubblewrapBackend(Backend):
     def provision(self, spec: SandboxSpec) -> BubblewrapSandbox:
         self.check()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.state_dir, 0o711)
+        os.chmod(self.state_dir, 0o711)  # noqa: S103  (traversable by the sandbox uids, not listable)
         slot, lock = self._claim_slot()
         outer = self.uid_base + slot * UID_RANGE
         sid = uuid.uuid4().hex[:16]
         state = self.state_dir / sid
         state.mkdir(mode=0o711)
-        sandbox = BubblewrapSandbox(backend=self, sid=sid, state=state, outer=outer, slot_lock=lock, spec=spec)
+        sandbox = BubblewrapSandbox(
+            backend=self, sid=sid, state=state, outer=outer, slot_lock=lock, spec=spec
+        )
         try:
             # Leftovers of an earlier sandbox that used this uid range must not be visible to this one.
             (state / "etc").mkdir()

@@ -1,4 +1,4 @@
-"""Every demo task is solvable in its sandbox, and its scorer accepts a right answer and rejects a wrong one."""
+"""Every demo task is solvable in its sandbox; its scorer accepts a right answer and rejects a wrong one."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_blackbox_is_runnable_not_readable_and_solvable(demo_suite) -> None:
         assert _score(sb, tv, "__import__('os').system('id')") == 0.0
 
 
-FIXED_STATS = '''cat > project/stats.py <<'PY'
+FIXED_STATS = """cat > project/stats.py <<'PY'
 def mean(values):
     return sum(values) / len(values)
 
@@ -132,7 +132,7 @@ def mode(values):
         counts[v] = counts.get(v, 0) + 1
     return max(counts, key=counts.get)
 PY
-cd project && python3 -m unittest -q 2>&1 | tail -1'''
+cd project && python3 -m unittest -q 2>&1 | tail -1"""
 
 
 def test_fix_bug_with_intermediate_scores(demo_suite) -> None:
@@ -140,7 +140,10 @@ def test_fix_bug_with_intermediate_scores(demo_suite) -> None:
     with task_sandbox_start(task_version=tv) as sb:
         before = task_intermediate_score(sandbox=sb, task_version=tv)
         assert 0 < before["score"] < 1
-        assert task_score(sandbox=sb, task_version=tv, submission="", score_log=[before]).score == before["score"]
+        assert (
+            task_score(sandbox=sb, task_version=tv, submission="", score_log=[before]).score
+            == before["score"]
+        )
         assert _agent(sb, FIXED_STATS) == "OK"
         after = task_intermediate_score(sandbox=sb, task_version=tv)
         assert after["score"] == 1.0

@@ -76,35 +76,55 @@ def test_private_data_rubric_and_scoring_modes_are_read(demo_suite) -> None:
 
 BAD_CASES = {
     "syntax_error": (
-        "class TaskFamily:\n    def get_tasks(:\n        pass\n", None, "syntax error", "bad.py:2",
+        "class TaskFamily:\n    def get_tasks(:\n        pass\n",
+        None,
+        "syntax error",
+        "bad.py:2",
     ),
     "no_taskfamily": ("class Family:\n    pass\n", None, "no class TaskFamily", "bad.py"),
     "get_tasks_raises": (
-        SIMPLE_FAMILY.replace('return {"one"', 'raise RuntimeError("boom")\n        return {"one"'), None,
-        "get_tasks() raised RuntimeError: boom", "bad.py:7",
+        SIMPLE_FAMILY.replace('return {"one"', 'raise RuntimeError("boom")\n        return {"one"'),
+        None,
+        "get_tasks() raised RuntimeError: boom",
+        "bad.py:7",
     ),
     "task_data_not_json": (
-        SIMPLE_FAMILY.replace('{"answer": "42"}', '{"answer": object()}'), None,
-        "task data of task 'one' is not JSON", "bad.py",
+        SIMPLE_FAMILY.replace('{"answer": "42"}', '{"answer": object()}'),
+        None,
+        "task data of task 'one' is not JSON",
+        "bad.py",
     ),
     "instructions_not_string": (
-        SIMPLE_FAMILY.replace('return "Submit the answer."', "return ['a list']"), None,
-        "get_instructions() for task 'one' returned list, not a string", "bad.py",
+        SIMPLE_FAMILY.replace('return "Submit the answer."', "return ['a list']"),
+        None,
+        "get_instructions() for task 'one' returned list, not a string",
+        "bad.py",
     ),
     "unknown_permission": (
-        SIMPLE_FAMILY + "\n    @staticmethod\n    def get_permissions(t):\n        return ['full_gpu_access']\n",
-        None, "unknown permission 'full_gpu_access'", "bad.py",
+        SIMPLE_FAMILY
+        + "\n    @staticmethod\n    def get_permissions(t):\n        return ['full_gpu_access']\n",
+        None,
+        "unknown permission 'full_gpu_access'",
+        "bad.py",
     ),
     "manifest_not_yaml": (SIMPLE_FAMILY, "tasks:\n  one: [unclosed\n", "invalid YAML", "manifest.yaml"),
     "manifest_bad_shape": (
-        SIMPLE_FAMILY, "tasks:\n  one:\n    resources:\n      cpus: lots\n",
-        "tasks.one.resources.cpus must be a positive number", "manifest.yaml",
+        SIMPLE_FAMILY,
+        "tasks:\n  one:\n    resources:\n      cpus: lots\n",
+        "tasks.one.resources.cpus must be a positive number",
+        "manifest.yaml",
     ),
     "manifest_unknown_task": (
-        SIMPLE_FAMILY, "tasks:\n  three: {}\n", "describes task 'three'", "manifest.yaml",
+        SIMPLE_FAMILY,
+        "tasks:\n  three: {}\n",
+        "describes task 'three'",
+        "manifest.yaml",
     ),
     "hangs": (
-        "import time\ntime.sleep(60)\n" + SIMPLE_FAMILY, None, "did not answer within 2 s", "bad.py",
+        "import time\ntime.sleep(60)\n" + SIMPLE_FAMILY,
+        None,
+        "did not answer within 2 s",
+        "bad.py",
     ),
 }
 
@@ -170,7 +190,7 @@ def test_module_level_write_happens_only_inside_the_sandbox(make_family) -> None
 
 
 def test_family_code_has_no_network(make_family) -> None:
-    source = '''
+    source = """
         import socket
         def probe():
             s = socket.socket()
@@ -187,7 +207,7 @@ def test_family_code_has_no_network(make_family) -> None:
             @staticmethod
             def get_instructions(t):
                 return probe()
-    '''
+    """
     tasks_import(path=make_family("netprobe", source))
     assert Task.objects.get(name="t").latest_version.instructions == "ConnectionRefusedError"
 
@@ -216,9 +236,7 @@ def test_family_without_standard_version_imports(make_family) -> None:
 def test_task_dropped_from_new_version_is_retired(make_family) -> None:
     d = make_family("shrinking", SIMPLE_FAMILY)
     tasks_import(path=d)
-    (d / "shrinking.py").write_text(
-        (d / "shrinking.py").read_text().replace(', "two": {"answer": "7"}', "")
-    )
+    (d / "shrinking.py").write_text((d / "shrinking.py").read_text().replace(', "two": {"answer": "7"}', ""))
     tasks_import(path=d)
     two = Task.objects.get(name="two")
     assert two.status == TaskStatus.RETIRED

@@ -91,8 +91,9 @@ def test_catalogue_filters_and_search(client, staff, demo_suite, django_assert_m
 
 
 @pytest.mark.sandbox
-def test_catalogue_query_count_does_not_grow_with_tasks(client, staff, make_family,
-                                                        django_assert_max_num_queries) -> None:
+def test_catalogue_query_count_does_not_grow_with_tasks(
+    client, staff, make_family, django_assert_max_num_queries
+) -> None:
     from tasks.services.importer import tasks_import
 
     for i in range(6):
@@ -107,8 +108,12 @@ def test_catalogue_query_count_does_not_grow_with_tasks(client, staff, make_fami
 def test_task_page_shows_instructions_exactly_and_marks_unmet_needs(client, staff, make_family) -> None:
     from tasks.services.importer import tasks_import
 
-    source = SIMPLE_FAMILY.replace('return "Submit the answer."', 'return "Line <1>\\n  indented & <b>raw</b>"')
-    source = source.replace("class TaskFamily:", "class TaskFamily:\n    required_environment_variables = ['TOKEN']")
+    source = SIMPLE_FAMILY.replace(
+        'return "Submit the answer."', 'return "Line <1>\\n  indented & <b>raw</b>"'
+    )
+    source = source.replace(
+        "class TaskFamily:", "class TaskFamily:\n    required_environment_variables = ['TOKEN']"
+    )
     tasks_import(path=make_family("shown", source))
     resp = client.get(reverse("tasks:detail", args=["shown", "one"]))
     assert resp.status_code == 200
@@ -129,8 +134,12 @@ def test_status_change_is_recorded_with_who_and_when(client, staff, make_family)
     task = Task.objects.get(name="one")
     assert task.status == TaskStatus.QA
     change = task.status_changes.first()
-    assert (change.from_status, change.to_status, change.changed_by, change.note) == ("draft", "qa", staff,
-                                                                                      "ready for QA")
+    assert (change.from_status, change.to_status, change.changed_by, change.note) == (
+        "draft",
+        "qa",
+        staff,
+        "ready for QA",
+    )
     assert task.status_changes.count() == 2  # created + qa
 
 

@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEMO_MODE:
             raise CommandError("demo_setup creates users with known passwords; it runs only with DEMO=1")
-        User = get_user_model()  # noqa: N806  (a class)
+        User = get_user_model()
         for name, staff in DEMO_USERS:
             user, _ = User.objects.get_or_create(username=name)
             user.is_staff = staff
@@ -31,6 +31,9 @@ class Command(BaseCommand):
             raise CommandError(f"demo suite not imported: {exc}") from exc
         for line in report.lines():
             self.stdout.write(f"  {line}")
-        self.stdout.write(self.style.WARNING(
-            "DEMO MODE: users staff/staff (staff), alice/alice and bob/bob (contractors). Not for production."
-        ))
+        self.stdout.write(
+            self.style.WARNING(
+                "DEMO MODE: users staff/staff (staff), alice/alice and bob/bob (contractors). "
+                "Not for production."
+            )
+        )

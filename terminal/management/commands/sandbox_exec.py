@@ -19,12 +19,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task", help="FAMILY/TASK or a task id number")
-        parser.add_argument("--task-version", dest="task_version", type=int, help="task version (default: the latest)")
+        parser.add_argument(
+            "--task-version", dest="task_version", type=int, help="task version (default: the latest)"
+        )
         parser.add_argument("--timeout", type=float, default=600)
         parser.add_argument("cmd", nargs="+")
 
-    def handle(self, *args: Any, task: str, task_version: int | None, timeout: float, cmd: list[str],
-               **options: Any) -> None:
+    def handle(
+        self, *args: Any, task: str, task_version: int | None, timeout: float, cmd: list[str], **options: Any
+    ) -> None:
         try:
             if "/" in task:
                 family, name = task.split("/", 1)
