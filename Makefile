@@ -1,7 +1,7 @@
 # The two commands: `make run` (the platform with the demo suite) and `make test` (the whole suite).
 # Django 6.1 needs Python >= 3.12: the first of these found is used (override with PYTHON=...).
-PYTHON ?= $(shell for p in python3.13 python3.12 /root/.pyenv/versions/3.13.0/bin/python3.13 \
-	/root/.pyenv/versions/3.12.1/bin/python3.12 python3; do \
+PYTHON ?= $(shell for p in python3.12 python3.13 /root/.pyenv/versions/3.12.1/bin/python3.12 \
+	/root/.pyenv/versions/3.13.0/bin/python3.13 python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin

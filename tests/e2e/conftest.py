@@ -20,6 +20,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """One chromium per test module. Playwright's sync API runs an event loop in this thread while it
