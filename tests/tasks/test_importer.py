@@ -262,3 +262,16 @@ def test_family_named_like_a_stdlib_module_imports(make_family) -> None:
     """'stat' is already imported by Python itself; the helper must load the family's own stat.py."""
     tasks_import(path=make_family("stat", SIMPLE_FAMILY))
     assert sorted(Task.objects.values_list("name", flat=True)) == ["one", "two"]
+
+
+def test_task_with_unmet_needs_cannot_start(make_family) -> None:
+    from tasks.services.environment import task_sandbox_start
+    from terminal.sandbox import SandboxError
+
+    source = SIMPLE_FAMILY.replace(
+        "class TaskFamily:", "class TaskFamily:\n    @staticmethod\n    def install():\n        pass\n"
+    )
+    tasks_import(path=make_family("installer", source))
+    tv = Task.objects.get(name="one").latest_version
+    with pytest.raises(SandboxError, match="cannot start on the bubblewrap backend: it needs install"):
+        task_sandbox_start(task_version=tv)
