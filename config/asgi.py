@@ -1,4 +1,4 @@
-"""ASGI entry point served by uvicorn: Django over HTTP; WebSocket routes join with the terminal."""
+"""ASGI entry point served by uvicorn: Django over HTTP, the terminal over WebSocket."""
 
 import os
 
@@ -7,6 +7,18 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app registry loaded first)
+# These import models and consumers, so they come after the app registry is loaded.
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from terminal.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # Session-cookie authentication, and the Origin must be one of ALLOWED_HOSTS (no cross-site
+        # WebSocket hijacking).
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -158,3 +158,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+# Memory, process and CPU limits need cgroups; without them a sandbox refuses to start unless this is off.
+SANDBOX_REQUIRE_CGROUPS = _env_bool("SANDBOX_REQUIRE_CGROUPS", default=True)
+# asciicast recordings of terminal sessions.
+RECORDINGS_DIR = Path(os.environ.get("RECORDINGS_DIR", DATA_DIR / "recordings"))
+# Production: the session host's Unix socket (manage.py session_host). Unset: the host runs in-process.
+SESSION_HOST_SOCKET = os.environ.get("SESSION_HOST_SOCKET", "")

@@ -27,19 +27,18 @@ def sandbox_spec(task_version: TaskVersion) -> SandboxSpec:
     )
 
 
-def task_sandbox_start(*, task_version: TaskVersion) -> Sandbox:
-    """Provision a sandbox for the task version and run the family's start() in it as root.
-
-    Raises SandboxError when the backend lacks what the task needs or start() fails; the sandbox is
-    destroyed in that case.
-    """
+def task_sandbox_check(task_version: TaskVersion) -> None:
+    """Raise SandboxError if the configured backend lacks something this task needs."""
     backend = get_backend()
     missing = [n for n in task_version.needs if n not in backend.provides]
     if missing:
         raise SandboxError(
             ERR_BACKEND_LACKS.format(task=task_version, backend=backend.name, needs=", ".join(missing))
         )
-    sandbox = backend.provision(sandbox_spec(task_version))
+
+
+def task_sandbox_prepare(sandbox: Sandbox, task_version: TaskVersion) -> None:
+    """Run the family's start(t) as the sandbox's root; SandboxError (with its output) if it fails."""
     try:
         call_family_method(
             sandbox,
@@ -49,10 +48,21 @@ def task_sandbox_start(*, task_version: TaskVersion) -> Sandbox:
             timeout=settings.TASK_METHOD_TIMEOUT,
         )
     except MethodFailure as exc:
-        sandbox.destroy()
         raise SandboxError(
             f"start() failed: {exc}" + (f"\n{exc.stderr[-2000:]}" if exc.stderr else "")
         ) from exc
+
+
+def task_sandbox_start(*, task_version: TaskVersion) -> Sandbox:
+    """Provision a sandbox for the task version and run the family's start() in it as root.
+
+    Raises SandboxError when the backend lacks what the task needs or start() fails; the sandbox is
+    destroyed in that case.
+    """
+    task_sandbox_check(task_version)
+    sandbox = get_backend().provision(sandbox_spec(task_version))
+    try:
+        task_sandbox_prepare(sandbox, task_version)
     except BaseException:
         sandbox.destroy()
         raise

@@ -15,5 +15,9 @@ def get_backend(name: str | None = None) -> Backend:
     if name == "bubblewrap":
         from .bubblewrap import BubblewrapBackend
 
-        return BubblewrapBackend(state_dir=settings.SANDBOX_DIR, uid_base=settings.SANDBOX_UID_BASE)
+        return BubblewrapBackend(
+            state_dir=settings.SANDBOX_DIR,
+            uid_base=settings.SANDBOX_UID_BASE,
+            require_cgroups=settings.SANDBOX_REQUIRE_CGROUPS,
+        )
     raise SandboxError(f"unknown SANDBOX_BACKEND {name!r}; this build has: bubblewrap")

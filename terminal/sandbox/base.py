@@ -28,11 +28,12 @@ class SandboxError(Exception):
 class Limits:
     """Resource limits of one sandbox. Memory and CPU are enforced by the backend's cgroups where present."""
 
-    nproc: int = 512
+    nproc: int = 512  # processes of the agent (RLIMIT_NPROC) and of the whole sandbox (pids cgroup)
     nofile: int = 1024
     fsize_mb: int = 1024
     tmp_mb: int = 512
-    memory_mb: int = 2048
+    home_mb: int = 1024
+    memory_mb: int = 2048  # includes the sandbox's tmpfs (home, /tmp): they live in its memory
     cpus: float = 1.0
 
 
@@ -78,6 +79,17 @@ class Sandbox(abc.ABC):
         env: dict[str, str] | None = None,
     ) -> ExecResult:
         """Run argv to completion inside the sandbox as root or as the agent."""
+
+    @abc.abstractmethod
+    def pty_command(self, *, cols: int, rows: int) -> tuple[list[str], dict[str, str]]:
+        """Host argv and environment that start the agent's login shell (bash -l) on the caller's PTY.
+
+        The caller runs it with the PTY's slave as stdin/stdout/stderr; the shell gets that PTY as its
+        controlling terminal (job control works)."""
+
+    @abc.abstractmethod
+    def fingerprint(self) -> dict[str, object]:
+        """What this environment was: backend, rootfs or image digest, permissions, resources."""
 
     @abc.abstractmethod
     def destroy(self) -> None:

@@ -12,7 +12,10 @@ When the server runs as root every sandbox gets its own range of 65536 unprivile
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -26,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
+from . import cgroups
 from .base import (
     AGENT_HOME,
     AGENT_UID,
@@ -126,6 +130,7 @@ class BubblewrapSandbox(Sandbox):
         self.spec = spec
         self._slot_lock = slot_lock
         self._proc: subprocess.Popen[bytes] | None = None
+        self.cgroup: cgroups.SandboxCgroup | None = None
         self.init_pid = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -190,8 +195,11 @@ class BubblewrapSandbox(Sandbox):
             "/run",
             "--dir",
             "/home",
-            "--bind",
-            str(s / "home"),
+            "--perms",
+            "0755",
+            "--size",
+            str(lim.home_mb * 1024 * 1024),
+            "--tmpfs",
             AGENT_HOME,
             "--bind",
             str(s / "root"),
@@ -212,19 +220,11 @@ class BubblewrapSandbox(Sandbox):
         info_r, info_w = os.pipe()
         ready_r, ready_w = os.pipe()
         init = f"echo ready >&{ready_w}; exec {ready_w}>&-; exec /usr/bin/sleep infinity"
-        cmd = [
-            sys.executable,
-            str(LAUNCHER),
-            str(self.outer),
-            "--",
-            *self._bwrap_args(),
-            "--info-fd",
-            str(info_w),
-            "--",
-            "/bin/bash",
-            "-c",
-            init,
-        ]
+        cgroup_args: list[str] = []
+        for f in self.cgroup.procs_files if self.cgroup else []:
+            cgroup_args += ["--cgroup-procs", f]
+        bwrap = [*self._bwrap_args(), "--info-fd", str(info_w), "--", "/bin/bash", "-c", init]
+        cmd = [sys.executable, str(LAUNCHER), *cgroup_args, str(self.outer), "--", *bwrap]
         self._proc = subprocess.Popen(
             cmd,
             pass_fds=(info_w, ready_w),
@@ -252,8 +252,17 @@ class BubblewrapSandbox(Sandbox):
                 self._proc.kill()
             with contextlib.suppress(Exception):
                 err = self._proc.communicate(timeout=5)[1]
-            self.destroy()
             raise SandboxError(f"bubblewrap failed to start: {err.decode(errors='replace').strip()}") from exc
+        # The home is a size-limited tmpfs: give it to the agent and put the instructions in it.
+        setup = "chown agent:agent /home/agent && cat > /home/agent/instructions.txt && "
+        setup += "chown agent:agent /home/agent/instructions.txt"
+        if self.spec.instructions is None:
+            setup = "chown agent:agent /home/agent"
+        result = self.exec(
+            ["/bin/sh", "-c", setup], user="root", stdin=(self.spec.instructions or "").encode(), timeout=30
+        )
+        if result.returncode != 0:
+            raise SandboxError(f"could not prepare /home/agent: {result.stderr.decode(errors='replace')}")
 
     def destroy(self) -> None:
         if self._proc is not None:
@@ -263,6 +272,9 @@ class BubblewrapSandbox(Sandbox):
             with contextlib.suppress(Exception):
                 self._proc.communicate(timeout=10)
             self._proc = None
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
         if self.state.exists():
             shutil.rmtree(self.state, ignore_errors=True)
         if self._slot_lock >= 0:
@@ -275,9 +287,20 @@ class BubblewrapSandbox(Sandbox):
 
     # -- commands -------------------------------------------------------------------------------
     def command(
-        self, argv: list[str], *, user: User, cwd: str | None = None, env: dict[str, str] | None = None
+        self,
+        argv: list[str],
+        *,
+        user: User,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        tty: bool = False,
     ) -> tuple[list[str], dict[str, str]]:
-        """The host argv and environment that run argv inside this sandbox (also used for PTYs)."""
+        """The host argv and environment that run argv inside this sandbox.
+
+        The process joins the sandbox's cgroup first (a small sh wrapper, since preexec_fn is unsafe in
+        a threaded server), gets the rlimits, then enters the namespaces. With tty, it becomes a session
+        leader inside the sandbox with its stdin as controlling terminal (setsid -c).
+        """
         if not self.alive:
             raise SandboxError(f"sandbox {self.id} is not running")
         lim = self.spec.limits
@@ -295,12 +318,12 @@ class BubblewrapSandbox(Sandbox):
         if user == "root":
             environ.update(self.spec.env)
         environ.update(env or {})
-        host = [
-            "prlimit",
-            f"--nofile={lim.nofile}",
-            f"--fsize={lim.fsize_mb * 1024 * 1024}",
-            f"--nproc={lim.nproc}",
-            "--",
+        host: list[str] = []
+        if self.cgroup is not None:
+            host += ["/bin/sh", "-c", CGROUP_JOIN, "cgjoin", ":".join(self.cgroup.procs_files)]
+        host += ["prlimit", f"--nofile={lim.nofile}", f"--fsize={lim.fsize_mb * 1024 * 1024}"]
+        host += [f"--nproc={lim.nproc}", "--"]
+        host += [
             "nsenter",
             f"--target={self.init_pid}",
             "--user",
@@ -308,19 +331,32 @@ class BubblewrapSandbox(Sandbox):
             "--pid",
             "--ipc",
             "--uts",
-            "--net",
-            "--root",
-            "--wd",
-            f"--setuid={uid}",
-            f"--setgid={uid}",
-            "--",
-            "/usr/bin/env",
-            "-C",
-            cwd or home,
+            "--cgroup",
         ]
+        host += ["--net", "--root", "--wd", f"--setuid={uid}", f"--setgid={uid}", "--"]
+        if tty:
+            host += ["/usr/bin/setsid", "--ctty"]
         if user == "agent":
             host += ["/usr/bin/setpriv", "--no-new-privs", "--inh-caps=-all", "--"]
+        host += ["/usr/bin/env", "-C", cwd or home]
         return host + argv, environ
+
+    def pty_command(self, *, cols: int, rows: int) -> tuple[list[str], dict[str, str]]:
+        return self.command(
+            ["/bin/bash", "-l"],
+            user="agent",
+            tty=True,
+            env={"COLORTERM": "truecolor", "COLUMNS": str(cols), "LINES": str(rows)},
+        )
+
+    def fingerprint(self) -> dict[str, object]:
+        return {
+            "backend": "bubblewrap",
+            "rootfs_digest": host_rootfs_digest(),
+            "family_digest": self.spec.family_dir.parent.name,
+            "permissions": list(self.spec.permissions),
+            "limits": dataclasses.asdict(self.spec.limits),
+        }
 
     def exec(
         self,
@@ -351,16 +387,31 @@ class BubblewrapSandbox(Sandbox):
             return ExecResult(-9, out, err, timed_out=True)
 
 
+# Joins every cgroup.procs file given (colon-separated) and execs the rest of the arguments.
+CGROUP_JOIN = 'p=$1; shift; IFS=:; for f in $p; do echo $$ > "$f" || exit 125; done; unset IFS; exec "$@"'
+
+
+@functools.cache
+def host_rootfs_digest() -> str:
+    """What the sandbox's /usr is: the host's OS release and its installed package list, hashed."""
+    h = hashlib.sha256()
+    for path in ("/etc/os-release", "/var/lib/dpkg/status"):
+        with contextlib.suppress(OSError):
+            h.update(Path(path).read_bytes())
+    return h.hexdigest()
+
+
 class BubblewrapBackend(Backend):
     name = "bubblewrap"
     provides = frozenset()  # no image build (install), no aux VM, no GPU
 
-    def __init__(self, *, state_dir: Path, uid_base: int) -> None:
+    def __init__(self, *, state_dir: Path, uid_base: int, require_cgroups: bool = True) -> None:
         self.state_dir = Path(state_dir)
         self.uid_base = uid_base
+        self.require_cgroups = require_cgroups
 
     def check(self) -> None:
-        for tool in ("bwrap", "nsenter", "prlimit", "setpriv"):
+        for tool in ("bwrap", "nsenter", "prlimit", "setpriv", "setsid"):
             if not shutil.which(tool):
                 raise SandboxError(f"{tool} is not installed: apt-get install bubblewrap util-linux")
         if os.geteuid() != 0:
@@ -396,7 +447,13 @@ class BubblewrapBackend(Backend):
             backend=self, sid=sid, state=state, outer=outer, slot_lock=lock, spec=spec
         )
         try:
-            # Leftovers of an earlier sandbox that used this uid range must not be visible to this one.
+            lim = spec.limits
+            try:
+                sandbox.cgroup = cgroups.create(sid, memory_mb=lim.memory_mb, pids=lim.nproc, cpus=lim.cpus)
+            except cgroups.CgroupError as exc:
+                if self.require_cgroups:
+                    raise SandboxError(f"{exc} (memory and process limits need cgroups)") from exc
+                log.warning("sandbox %s runs without cgroup limits: %s", sid, exc)
             (state / "etc").mkdir()
             (state / "etc" / "passwd").write_text(PASSWD)
             (state / "etc" / "group").write_text(GROUP)
@@ -405,11 +462,6 @@ class BubblewrapBackend(Backend):
             shutil.copytree(spec.family_dir, state / "root", symlinks=True)
             _chown_tree(state / "root", outer, outer, writable=True)
             os.chmod(state / "root", 0o700)
-            home = state / "home"
-            home.mkdir(mode=0o755)
-            if spec.instructions is not None:
-                (home / "instructions.txt").write_text(spec.instructions)
-            _chown_tree(home, outer + AGENT_UID, outer + AGENT_UID)
             sandbox.start()
         except BaseException:
             sandbox.destroy()

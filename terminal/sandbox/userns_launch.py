@@ -2,7 +2,7 @@
 
 Run as host root, as its own process (fork and namespace calls do not belong in a threaded server):
 
-    python userns_launch.py OUTER_UID -- bwrap ...
+    python userns_launch.py [--cgroup-procs FILE ...] OUTER_UID -- bwrap ...
 
 Inside, uid 0 is host uid OUTER_UID and uid 1000 (the agent) is OUTER_UID+1000: neither is root on the
 host, so RLIMIT_NPROC applies, host files stay out of reach, and the sandbox can still hold both a root
@@ -21,11 +21,20 @@ PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 4 or argv[2] != "--":
+    args = argv[1:]
+    cgroup_procs = []
+    while args[:1] == ["--cgroup-procs"] and len(args) > 1:
+        cgroup_procs.append(args[1])
+        args = args[2:]
+    if len(args) < 3 or args[1] != "--":
         sys.stderr.write(__doc__ or "")
         return 2
-    outer = int(argv[1])
-    command = argv[3:]
+    outer = int(args[0])
+    command = args[2:]
+    # Join the sandbox's cgroups before anything forks: every process of the sandbox inherits them.
+    for path in cgroup_procs:
+        with open(path, "w") as f:
+            f.write(f"{os.getpid()}\n")
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, 9)  # the sandbox never outlives whoever started it
     go_r, go_w = os.pipe()

@@ -1,0 +1,91 @@
+"""The terminal WebSocket endpoint /ws/terminal/<session_id>/: authenticate, parse frames, call the host."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from terminal import protocol
+from terminal.gateway import Gateway, get_gateway
+from terminal.selectors import AttachInfo, attach_info
+
+log = logging.getLogger(__name__)
+
+CLOSE_FORBIDDEN = 4403
+
+
+class TerminalConsumer(AsyncWebsocketConsumer):
+    info: AttachInfo | None = None
+
+    async def connect(self) -> None:
+        self._send_lock = asyncio.Lock()
+        self.gateway: Gateway | None = None
+        self._attaching: asyncio.Task[None] | None = None
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        self.info = await database_sync_to_async(attach_info)(
+            session_id=session_id, user=self.scope.get("user")
+        )
+        if self.info is None:
+            # Accept-then-close would leak that the session exists; refuse the handshake for everyone.
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.accept()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.info is None:
+            return
+        if bytes_data is None:
+            await self.send_frame(protocol.status_frame({"error": "binary frames only"}))
+            return
+        try:
+            frame = protocol.parse_client_frame(bytes_data)
+        except protocol.ProtocolError as exc:
+            await self.send_frame(protocol.status_frame({"error": f"bad frame: {exc}"}))
+            return
+        if frame.kind == protocol.HELLO:
+            if self._attaching is None:
+                self._attaching = asyncio.ensure_future(self._attach(frame))
+            return
+        if self.gateway is None:
+            await self.send_frame(protocol.status_frame({"error": "not attached yet: send hello first"}))
+            return
+        await self.gateway.client_frame(frame, bytes_data)
+
+    async def _attach(self, hello: protocol.ClientFrame) -> None:
+        assert self.info is not None
+        try:
+            gateway = get_gateway(self.info, self)
+            await gateway.attach(hello)
+            self.gateway = gateway
+        except Exception as exc:
+            log.exception("attach failed")
+            await self.send_frame(
+                protocol.status_frame({"state": "failed", "reason": str(exc), "input": False})
+            )
+            await self.close(code=4500)
+
+    async def disconnect(self, code: int) -> None:
+        if self._attaching is not None and not self._attaching.done():
+            self._attaching.cancel()
+        if self.gateway is not None:
+            await self.gateway.detach()
+
+    # the host's Client protocol
+    async def send_frame(self, frame: bytes) -> None:
+        async with self._send_lock:
+            await self.send(bytes_data=frame)
+
+    async def close_client(self, code: int) -> None:
+        await self.close(code=code)
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        # Channels' default decodes text; keep it, but never let one bad frame end the connection.
+        try:
+            await super().websocket_receive(message)
+        except Exception:
+            log.exception("terminal frame handling failed")
+            await self.send_frame(protocol.status_frame({"error": "internal error handling a frame"}))

@@ -1,0 +1,472 @@
+"""The session host: owns each live session's sandbox, its shell's PTY, the recorder and a replay buffer.
+
+It outlives WebSocket connections: a client attaches, detaches, reattaches (resuming from the last byte
+it rendered) and the shell never notices. In the embedded default it runs on the web process's event
+loop; in production it is its own process (`manage.py session_host`, terminal/remote.py) and the web
+process reaches it over a Unix socket with the same frames.
+
+Flow control: the PTY is read only while the bytes not yet acknowledged by the session's owner (the
+contractor) stay under HIGH_WATERMARK; reading resumes below LOW_WATERMARK. A slow or absent reader
+therefore pauses the shell's output (as a terminal with scroll lock would) instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import struct
+import subprocess
+import termios
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from terminal import protocol
+from terminal.recording import AsciicastWriter
+from terminal.sandbox import Sandbox, SandboxError, SandboxSpec, get_backend
+
+log = logging.getLogger(__name__)
+
+HIGH_WATERMARK = 512 * 1024
+LOW_WATERMARK = 128 * 1024
+RING_SIZE = 4 * 1024 * 1024
+MAX_FRAME = 64 * 1024
+READ_SIZE = 64 * 1024
+MAX_RESPAWNS = 5
+
+Role = Literal["owner", "watcher"]
+
+# Sandboxes are started from these long-lived threads: bwrap dies with the thread that forked its
+# launcher (PR_SET_PDEATHSIG), so never from a short-lived one. The pool's threads live as long as the host.
+_SANDBOX_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox")
+
+
+class Client(Protocol):
+    """Where an attachment's frames go: a WebSocket consumer, or a Unix-socket connection."""
+
+    async def send_frame(self, frame: bytes) -> None: ...
+
+    async def close_client(self, code: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What the host needs to start a session: given by the web side, which knows the database."""
+
+    session_id: str
+    spec: SandboxSpec
+    recording_path: Path
+    title: str = ""
+    cols: int = 80
+    rows: int = 24
+    # Runs start() inside the new sandbox (blocking, in a sandbox thread); raises SandboxError on failure.
+    prepare: Callable[[Sandbox], None] | None = None
+
+
+class RingBuffer:
+    """The last RING_SIZE bytes of output, addressed by absolute offsets since the session started."""
+
+    def __init__(self, size: int = RING_SIZE) -> None:
+        self.size = size
+        self.buf = bytearray()
+        self.start = 0  # absolute offset of buf[0]
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.buf)
+
+    def append(self, data: bytes) -> None:
+        self.buf += data
+        excess = len(self.buf) - self.size
+        if excess > 0:
+            # Cut after a newline where one is near, so a replay rarely starts inside an escape sequence.
+            nl = self.buf.find(b"\n", excess, excess + 4096)
+            cut = nl + 1 if nl >= 0 else excess
+            del self.buf[:cut]
+            self.start += cut
+
+    def read(self, offset: int, limit: int) -> bytes:
+        i = offset - self.start
+        return bytes(self.buf[i : i + limit])
+
+
+@dataclass(eq=False)
+class Attachment:
+    session: LiveSession
+    client: Client
+    role: Role
+    sent: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    closed: bool = False
+
+
+class LiveSession:
+    def __init__(self, host: SessionHost, req: OpenRequest, sandbox: Sandbox) -> None:
+        self.host = host
+        self.id = req.session_id
+        self.sandbox = sandbox
+        self.cols, self.rows = req.cols, req.rows
+        self.ring = RingBuffer()
+        self.recorder = AsciicastWriter(req.recording_path, width=req.cols, height=req.rows, title=req.title)
+        self.attachments: set[Attachment] = set()
+        self.acked = 0
+        self.reading = False
+        self.input_reason: str | None = None  # why input is refused (paused, ended), None when allowed
+        self.ended = False
+        self.end_reason = ""
+        self.master = -1
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._pending_input = bytearray()
+        self._respawns: list[float] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self.loop = asyncio.get_running_loop()
+
+    # -- the shell ------------------------------------------------------------------------------
+    def spawn_shell(self) -> None:
+        argv, env = self.sandbox.pty_command(cols=self.cols, rows=self.rows)
+        master, slave = os.openpty()
+        _set_winsize(slave, self.cols, self.rows)
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True, close_fds=True
+            )
+        finally:
+            os.close(slave)
+        os.set_blocking(master, False)
+        self.master = master
+        self._start_reading()
+
+    def _start_reading(self) -> None:
+        if not self.reading and self.master >= 0 and not self.ended:
+            self.loop.add_reader(self.master, self._on_readable)
+            self.reading = True
+
+    def _stop_reading(self) -> None:
+        if self.reading:
+            self.loop.remove_reader(self.master)
+            self.reading = False
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self.master, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                log.warning("session %s: PTY read failed: %s", self.id, exc)
+            data = b""
+        if not data:  # EIO: every process holding the PTY's slave is gone: the shell exited
+            self._shell_exited()
+            return
+        self.ring.append(data)
+        self.recorder.output(data)
+        self._schedule_flush()
+        for att in self.attachments:
+            att.wake.set()
+        if self.ring.end - self.acked > HIGH_WATERMARK:
+            self._stop_reading()
+
+    def _shell_exited(self) -> None:
+        self._stop_reading()
+        status = self.proc.wait() if self.proc else -1
+        os.close(self.master)
+        self.master = -1
+        if self.ended:
+            return
+        now = time.monotonic()
+        self._respawns = [t for t in self._respawns if now - t < 10] + [now]
+        if len(self._respawns) > MAX_RESPAWNS:
+            asyncio.ensure_future(self.host.close(self.id, "the shell keeps exiting"))
+            return
+        # The sandbox and its files are still there: give the contractor a new shell in it.
+        self.feed(f"\r\n[shell exited with status {status}; starting a new login shell]\r\n".encode())
+        try:
+            self.spawn_shell()
+        except SandboxError as exc:
+            asyncio.ensure_future(self.host.close(self.id, f"the sandbox is gone: {exc}"))
+
+    def feed(self, data: bytes) -> None:
+        """Output that comes from the platform rather than the shell (notices)."""
+        self.ring.append(data)
+        self.recorder.output(data)
+        for att in self.attachments:
+            att.wake.set()
+
+    # -- input ----------------------------------------------------------------------------------
+    def write_input(self, data: bytes) -> None:
+        self.recorder.input(data)
+        self._schedule_flush()
+        if self.master < 0:
+            return
+        if self._pending_input:
+            self._pending_input += data
+            return
+        try:
+            n = os.write(self.master, data)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            return
+        if n < len(data):  # the shell is not reading (a big paste): queue and write when it can take more
+            self._pending_input += data[n:]
+            self.loop.add_writer(self.master, self._on_writable)
+
+    def _on_writable(self) -> None:
+        try:
+            n = os.write(self.master, self._pending_input[:MAX_FRAME])
+        except BlockingIOError:
+            return
+        except OSError:
+            n = len(self._pending_input)
+        del self._pending_input[:n]
+        if not self._pending_input:
+            self.loop.remove_writer(self.master)
+
+    def resize(self, cols: int, rows: int) -> None:
+        if (cols, rows) == (self.cols, self.rows):
+            return
+        self.cols, self.rows = cols, rows
+        if self.master >= 0:
+            _set_winsize(self.master, cols, rows)
+        self.recorder.resize(cols, rows)
+        self._schedule_flush()
+
+    def ack(self, att: Attachment, offset: int) -> None:
+        offset = min(offset, att.sent)
+        owners = [a for a in self.attachments if a.role == "owner"]
+        if att.role == "owner" or not owners:
+            self.acked = max(self.acked, offset)
+        if not self.reading and self.ring.end - self.acked < LOW_WATERMARK:
+            self._start_reading()
+
+    # -- recording ------------------------------------------------------------------------------
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_later(1.0, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        self.recorder.flush()
+
+    # -- status ---------------------------------------------------------------------------------
+    def status(self, att: Attachment | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "state": "ended" if self.ended else "live",
+            "input": self.input_reason is None and not self.ended,
+            "reason": self.end_reason if self.ended else (self.input_reason or ""),
+            "cols": self.cols,
+            "rows": self.rows,
+        }
+        if att is not None:
+            doc["role"] = att.role
+        doc.update(self.host.status_extra.get(self.id, {}))
+        return doc
+
+    async def broadcast_status(self) -> None:
+        for att in list(self.attachments):
+            await _safe_send(att, protocol.status_frame(self.status(att)))
+
+
+def _set_winsize(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+async def _safe_send(att: Attachment, frame: bytes) -> None:
+    if att.closed:
+        return
+    try:
+        await att.client.send_frame(frame)
+    except Exception:  # a client that went away mid-send is detached by its own disconnect
+        att.closed = True
+
+
+class SessionHost:
+    def __init__(self) -> None:
+        self.sessions: dict[str, LiveSession] = {}
+        self._opening: dict[str, asyncio.Future[LiveSession]] = {}
+        self.status_extra: dict[str, dict[str, Any]] = {}  # e.g. the clock, set by the web side
+        self.on_end: list[Callable[[str, str], Awaitable[None]]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def open(self, req: OpenRequest) -> LiveSession:
+        """Provision the sandbox, run start(), spawn the shell. Concurrent calls share one opening."""
+        if req.session_id in self.sessions:
+            return self.sessions[req.session_id]
+        if req.session_id in self._opening:
+            return await self._opening[req.session_id]
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[LiveSession] = loop.create_future()
+        self._opening[req.session_id] = fut
+        try:
+            sandbox = await loop.run_in_executor(_SANDBOX_THREADS, _provision, req)
+            try:
+                session = LiveSession(self, req, sandbox)
+                session.recorder.marker("start")
+                session.spawn_shell()
+            except BaseException:
+                await loop.run_in_executor(_SANDBOX_THREADS, sandbox.destroy)
+                raise
+            self.sessions[req.session_id] = session
+            fut.set_result(session)
+            return session
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            self._opening.pop(req.session_id, None)
+
+    def get(self, session_id: str) -> LiveSession | None:
+        return self.sessions.get(session_id)
+
+    async def close(self, session_id: str, reason: str) -> None:
+        """End the session: refuse input, close the recording, destroy the sandbox, tell every client."""
+        session = self.sessions.pop(session_id, None)
+        if session is None or session.ended:
+            return
+        session.ended = True
+        session.end_reason = reason
+        session._stop_reading()
+        if session._pending_input and session.master >= 0:
+            session.loop.remove_writer(session.master)
+        session.recorder.marker("end")
+        session.recorder.close()
+        if session._flush_handle:
+            session._flush_handle.cancel()
+        if session.proc and session.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(session.proc.pid, 9)
+        await session.broadcast_status()
+        for att in list(session.attachments):
+            self.detach(att)
+            with contextlib.suppress(Exception):
+                await att.client.close_client(4000)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(_SANDBOX_THREADS, session.sandbox.destroy)
+        if session.master >= 0:
+            os.close(session.master)
+            session.master = -1
+        if session.proc:
+            await loop.run_in_executor(None, session.proc.wait)
+        for callback in self.on_end:
+            await callback(session_id, reason)
+
+    async def shutdown(self) -> None:
+        for sid in list(self.sessions):
+            await self.close(sid, "the session host stopped")
+
+    # -- clients --------------------------------------------------------------------------------
+    async def attach(self, session: LiveSession, client: Client, role: Role, offset: int) -> Attachment:
+        att = Attachment(session=session, client=client, role=role)
+        ring = session.ring
+        if offset < ring.start or offset > ring.end:
+            # Too old (or bogus): start clean from the oldest byte we still hold.
+            await client.send_frame(protocol.reset_frame())
+            offset = ring.start
+        att.sent = offset
+        if role == "owner":
+            session.acked = max(session.acked, offset)
+        session.attachments.add(att)
+        await client.send_frame(protocol.status_frame(session.status(att)))
+        att.task = asyncio.ensure_future(self._pump(att))
+        att.wake.set()
+        session.ack(att, offset)
+        return att
+
+    def detach(self, att: Attachment) -> None:
+        att.closed = True
+        att.session.attachments.discard(att)
+        if att.task is not None and att.task is not asyncio.current_task():
+            att.task.cancel()
+
+    async def _pump(self, att: Attachment) -> None:
+        """Send this client everything after what it has, in frames of at most MAX_FRAME bytes."""
+        session, ring = att.session, att.session.ring
+        try:
+            while not att.closed:
+                await att.wake.wait()
+                att.wake.clear()
+                while not att.closed and att.sent < ring.end:
+                    if att.sent < ring.start:  # a slow watcher fell off the ring
+                        await att.client.send_frame(protocol.reset_frame())
+                        att.sent = ring.start
+                    chunk = ring.read(att.sent, MAX_FRAME)
+                    frame = protocol.output_frame(att.sent, chunk)
+                    att.sent += len(chunk)
+                    await att.client.send_frame(frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("session %s: client went away: %s", session.id, exc)
+            att.closed = True
+            session.attachments.discard(att)
+
+    def handle_frame(self, att: Attachment, frame: protocol.ClientFrame) -> bytes | None:
+        """Apply one client frame; return a status frame to send back when the frame was refused."""
+        session = att.session
+        if frame.kind == protocol.ACK:
+            session.ack(att, frame.offset)
+            return None
+        if att.role != "owner":
+            if frame.kind in (protocol.INPUT, protocol.RESIZE):
+                return protocol.status_frame({**session.status(att), "refused": "watchers cannot type"})
+            return None
+        if frame.kind == protocol.INPUT:
+            if session.ended or session.input_reason is not None:
+                why = session.end_reason if session.ended else session.input_reason
+                return protocol.status_frame({**session.status(att), "refused": f"input refused: {why}"})
+            session.write_input(frame.data)
+        elif frame.kind == protocol.RESIZE:
+            session.resize(frame.cols, frame.rows)
+        return None
+
+    async def set_input(self, session_id: str, reason: str | None, marker: str | None = None) -> None:
+        """Refuse input with a reason (paused) or allow it again (None); optionally mark the recording."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return
+        session.input_reason = reason
+        if marker:
+            session.recorder.marker(marker)
+            session.recorder.flush()
+        await session.broadcast_status()
+
+    def marker(self, session_id: str, label: str) -> float | None:
+        """Add a labelled marker to the recording; returns its time in seconds."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return None
+        at = session.recorder.elapsed()
+        session.recorder.marker(label, at)
+        session.recorder.flush()
+        return at
+
+
+def _provision(req: OpenRequest) -> Sandbox:
+    sandbox = get_backend().provision(req.spec)
+    try:
+        if req.prepare is not None:
+            req.prepare(sandbox)
+    except BaseException:
+        sandbox.destroy()
+        raise
+    return sandbox
+
+
+_HOST: SessionHost | None = None
+
+
+def embedded_host() -> SessionHost:
+    """The in-process session host (embedded mode), created on first use."""
+    global _HOST  # noqa: PLW0603  (one host per process, like a module-level registry)
+    if _HOST is None:
+        _HOST = SessionHost()
+    return _HOST

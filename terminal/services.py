@@ -1,0 +1,50 @@
+"""Writes for terminal sessions: create, go live, end. Called by views, the consumer and the host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from tasks.models import TaskVersion
+from terminal.models import SessionPurpose, SessionStatus, TerminalSession
+
+ERR_NOT_STAFF = "only staff may open trial sessions"
+
+
+class SessionError(Exception):
+    pass
+
+
+def terminal_session_create(*, user: User, task_version: TaskVersion, purpose: str) -> TerminalSession:
+    if purpose == SessionPurpose.TRIAL and not user.is_staff:
+        raise SessionError(ERR_NOT_STAFF)
+    session = TerminalSession(user=user, task_version=task_version, purpose=purpose)
+    session.full_clean()
+    session.save()
+    return session
+
+
+def terminal_session_mark_live(*, session_id: Any, fingerprint: dict[str, Any]) -> None:
+    """The sandbox is up and the shell runs: record when, and what environment it was."""
+    with transaction.atomic():
+        s = TerminalSession.objects.select_for_update().get(pk=session_id)
+        if s.status == SessionStatus.NEW:
+            s.status = SessionStatus.LIVE
+            s.started_at = timezone.now()
+            s.fingerprint = fingerprint
+            s.save(update_fields=["status", "started_at", "fingerprint"])
+
+
+def terminal_session_end(*, session_id: Any, reason: str, failed: bool = False) -> None:
+    """Idempotent: the first end wins and keeps its reason."""
+    with transaction.atomic():
+        s = TerminalSession.objects.select_for_update().filter(pk=session_id).first()
+        if s is None or s.status in (SessionStatus.ENDED, SessionStatus.FAILED):
+            return
+        s.status = SessionStatus.FAILED if failed else SessionStatus.ENDED
+        s.ended_at = timezone.now()
+        s.end_reason = reason[:300]
+        s.save(update_fields=["status", "ended_at", "end_reason"])

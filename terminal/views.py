@@ -1,0 +1,115 @@
+"""Terminal pages: try a task (staff), the live terminal, ending a session, replay and the recording file."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from config.permissions import acting_user, staff_required
+from tasks.models import Task, TaskVersion
+from terminal.models import SessionPurpose, SessionStatus, TerminalSession
+from terminal.selectors import attach_info, session_list
+from terminal.services import terminal_session_create, terminal_session_end
+
+
+@staff_required
+def try_task(request: HttpRequest) -> HttpResponse:
+    tasks = Task.objects.select_related("family", "latest_version").exclude(latest_version=None)
+    sessions = session_list().filter(purpose=SessionPurpose.TRIAL)[:20]
+    return render(request, "terminal/try.html", {"tasks": tasks, "sessions": sessions})
+
+
+@staff_required
+@require_POST
+def try_start(request: HttpRequest, task_version_id: int) -> HttpResponse:
+    tv = get_object_or_404(TaskVersion, pk=task_version_id)
+    session = terminal_session_create(
+        user=acting_user(request), task_version=tv, purpose=SessionPurpose.TRIAL
+    )
+    return redirect("terminal:session", session_id=session.id)
+
+
+@login_required
+def session_page(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    info = attach_info(session_id=session_id, user=request.user)
+    if info is None:
+        raise Http404("no such session")
+    return render(
+        request,
+        "terminal/session.html",
+        {"s": info.session, "role": info.role, "ws_path": f"/ws/terminal/{info.session.id}/"},
+    )
+
+
+@login_required
+@require_POST
+def session_end(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    info = attach_info(session_id=session_id, user=request.user)
+    if info is None:
+        raise Http404("no such session")
+    if info.role != "owner" and not request.user.is_staff:
+        raise PermissionDenied
+    reason = f"ended by {request.user.get_username()}"
+    end_live_session(str(info.session.id), reason)
+    terminal_session_end(session_id=info.session.id, reason=reason)
+    return redirect(
+        "terminal:replay" if request.user.is_staff else "home",
+        **({"session_id": info.session.id} if request.user.is_staff else {}),
+    )
+
+
+def end_live_session(session_id: str, reason: str) -> None:
+    """Close the live session in the session host, wherever it runs (no-op if it is not live)."""
+    if settings.SESSION_HOST_SOCKET:
+        from terminal.remote import remote_close
+
+        async_to_sync(remote_close)(session_id, reason)
+    else:
+        from terminal.gateway import host_with_hooks
+
+        async_to_sync(host_with_hooks().close)(session_id, reason)
+
+
+@staff_required
+def sessions(request: HttpRequest) -> HttpResponse:
+    return render(request, "terminal/sessions.html", {"sessions": session_list()[:200]})
+
+
+@staff_required
+def replay(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    s = get_object_or_404(
+        TerminalSession.objects.select_related("task_version__task__family", "user"), pk=session_id
+    )
+    try:
+        start_at = max(0.0, float(request.GET.get("t", "0")))
+    except ValueError:
+        start_at = 0.0
+    return render(
+        request,
+        "terminal/replay.html",
+        {
+            "s": s,
+            "start_at": start_at,
+            "has_recording": s.recording_path.exists(),
+            "live": s.status == SessionStatus.LIVE,
+        },
+    )
+
+
+@staff_required
+def recording(request: HttpRequest, session_id: UUID) -> FileResponse:
+    s = get_object_or_404(TerminalSession, pk=session_id)
+    if not s.recording_path.exists():
+        raise Http404("no recording")
+    return FileResponse(
+        open(s.recording_path, "rb"),  # noqa: SIM115  (FileResponse closes it)
+        content_type="application/x-asciicast",
+        filename=f"{s.id}.cast",
+    )
