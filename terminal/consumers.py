@@ -56,7 +56,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await self.gateway.client_frame(frame, bytes_data)
 
     async def _attach(self, hello: protocol.ClientFrame) -> None:
-        assert self.info is not None
+        if self.info is None:
+            return
         try:
             gateway = get_gateway(self.info, self)
             await gateway.attach(hello)

@@ -1,4 +1,8 @@
-"""Connects one WebSocket client to the session host: in-process (embedded) or over a Unix socket."""
+"""Connects one WebSocket client to the session host: in-process (embedded) or over a Unix socket.
+
+The web side knows the database: it decides whether this attach may open the session (a new session,
+its owner) and records what happened. The host knows only sandboxes, PTYs and recordings.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,14 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from tasks.services.environment import sandbox_spec, task_sandbox_check, task_sandbox_prepare
+from tasks.services.environment import sandbox_spec, task_sandbox_check
 from terminal import protocol
-from terminal.host import Attachment, Client, OpenRequest, SessionHost, embedded_host
+from terminal.host import GONE, Attachment, AttachRequest, Client, OpenRequest, SessionHost, embedded_host
 from terminal.models import SessionStatus, TerminalSession
-from terminal.sandbox import Sandbox, SandboxError
+from terminal.sandbox import SandboxError
 from terminal.selectors import AttachInfo
 from terminal.services import terminal_session_end, terminal_session_mark_live
 
-GONE = "this session's sandbox no longer exists (the server restarted or the session ended)"
 NOT_STARTED = "the session has not been started by its owner yet"
 
 
@@ -24,10 +27,6 @@ def open_request(session: TerminalSession, cols: int, rows: int) -> OpenRequest:
     """What the host needs to start this session; raises SandboxError if the backend cannot run it."""
     tv = session.task_version
     task_sandbox_check(tv)
-
-    def prepare(sandbox: Sandbox) -> None:
-        task_sandbox_prepare(sandbox, tv)
-
     return OpenRequest(
         session_id=str(session.id),
         spec=sandbox_spec(tv),
@@ -35,8 +34,33 @@ def open_request(session: TerminalSession, cols: int, rows: int) -> OpenRequest:
         title=f"{tv.task.task_id} v{tv.version}",
         cols=cols,
         rows=rows,
-        prepare=prepare,
+        start=(tv.family_version.family.name, tv.task.name),
+        method_timeout=settings.TASK_METHOD_TIMEOUT,
     )
+
+
+async def mark_live(session_id: str, fingerprint: dict[str, Any]) -> None:
+    await database_sync_to_async(terminal_session_mark_live)(session_id=session_id, fingerprint=fingerprint)
+
+
+async def mark_failed(session_id: str, reason: str) -> None:
+    await database_sync_to_async(terminal_session_end)(session_id=session_id, reason=reason, failed=True)
+
+
+async def mark_ended(session_id: str, reason: str) -> None:
+    await database_sync_to_async(terminal_session_end)(session_id=session_id, reason=reason)
+
+
+def install_hooks(host: SessionHost) -> SessionHost:
+    """Record the host's events in the database (the web process embedded, or the session_host process)."""
+    for hooks, hook in ((host.on_live, mark_live), (host.on_failed, mark_failed), (host.on_end, mark_ended)):
+        if hook not in hooks:
+            hooks.append(hook)  # type: ignore[arg-type]
+    return host
+
+
+def host_with_hooks() -> SessionHost:
+    return install_hooks(embedded_host())
 
 
 class Gateway(abc.ABC):
@@ -44,14 +68,31 @@ class Gateway(abc.ABC):
         self.info = info
         self.client = client
 
-    @abc.abstractmethod
-    async def attach(self, hello: protocol.ClientFrame) -> None: ...
-
-    @abc.abstractmethod
-    async def client_frame(self, frame: protocol.ClientFrame, raw: bytes) -> None: ...
-
-    @abc.abstractmethod
-    async def detach(self) -> None: ...
+    async def attach(self, hello: protocol.ClientFrame) -> None:
+        session = self.info.session
+        role = "owner" if self.info.role == "owner" else "watcher"
+        open_req = None
+        if session.status == SessionStatus.NEW and role == "owner":
+            try:
+                open_req = await database_sync_to_async(open_request)(session, hello.cols, hello.rows)
+            except SandboxError as exc:
+                reason = f"could not start the sandbox: {exc}"
+                await mark_failed(str(session.id), reason)
+                await self.refuse("failed", reason)
+                return
+        req = AttachRequest(str(session.id), role, hello.offset, hello.cols, hello.rows, open_req)  # type: ignore[arg-type]
+        refusal = await self.attach_host(req)
+        if refusal is None:
+            return
+        state, reason = refusal
+        if state == "ended":
+            if session.status == SessionStatus.NEW:
+                state, reason = "new", NOT_STARTED
+            elif session.status == SessionStatus.LIVE:
+                await mark_failed(str(session.id), GONE)
+            else:
+                reason = session.end_reason or reason
+        await self.refuse(state, reason)
 
     async def refuse(self, state: str, reason: str) -> None:
         await self.client.send_frame(
@@ -59,63 +100,26 @@ class Gateway(abc.ABC):
         )
         await self.client.close_client(4000)
 
+    @abc.abstractmethod
+    async def attach_host(self, req: AttachRequest) -> tuple[str, str] | None:
+        """Attach through the host; a (state, reason) refusal, or None once attached."""
 
-async def _mark_ended(session_id: str, reason: str) -> None:
-    await database_sync_to_async(terminal_session_end)(session_id=session_id, reason=reason)
+    @abc.abstractmethod
+    async def client_frame(self, frame: protocol.ClientFrame, raw: bytes) -> None: ...
 
-
-def host_with_hooks() -> SessionHost:
-    host = embedded_host()
-    if _mark_ended not in host.on_end:
-        host.on_end.append(_mark_ended)
-    return host
-
-
-async def open_or_get(host: SessionHost, session: TerminalSession, role: str, cols: int, rows: int) -> Any:
-    """The live session, opening it if its owner attaches to a new one. Returns (live, refusal)."""
-    live = host.get(str(session.id))
-    if live is not None:
-        return live, None
-    if session.status == SessionStatus.NEW and role == "owner":
-        try:
-            req = await database_sync_to_async(open_request)(session, cols, rows)
-            live = await host.open(req)
-        except SandboxError as exc:
-            await database_sync_to_async(terminal_session_end)(
-                session_id=session.id, reason=f"could not start: {exc}", failed=True
-            )
-            return None, ("failed", f"could not start the sandbox: {exc}")
-        await database_sync_to_async(terminal_session_mark_live)(
-            session_id=session.id, fingerprint=live.sandbox.fingerprint()
-        )
-        return live, None
-    if session.status == SessionStatus.NEW:
-        return None, ("new", NOT_STARTED)
-    if session.status == SessionStatus.LIVE:
-        await database_sync_to_async(terminal_session_end)(session_id=session.id, reason=GONE, failed=True)
-    return None, ("ended", session.end_reason or GONE)
+    @abc.abstractmethod
+    async def detach(self) -> None: ...
 
 
 class EmbeddedGateway(Gateway):
     att: Attachment | None = None
 
-    async def attach(self, hello: protocol.ClientFrame) -> None:
-        host = host_with_hooks()
-        session = self.info.session
-        if (
-            host.get(str(session.id)) is None
-            and session.status == SessionStatus.NEW
-            and self.info.role == "owner"
-        ):
-            await self.client.send_frame(protocol.status_frame({"state": "starting", "input": False}))
-        live, refusal = await open_or_get(host, session, self.info.role, hello.cols, hello.rows)
-        if refusal is not None:
-            await self.refuse(*refusal)
-            return
-        role = "owner" if self.info.role == "owner" else "watcher"
-        self.att = await host.attach(live, self.client, role, hello.offset)
-        if role == "owner":
-            live.resize(hello.cols, hello.rows)
+    async def attach_host(self, req: AttachRequest) -> tuple[str, str] | None:
+        result = await host_with_hooks().attach_request(req, self.client)
+        if isinstance(result, tuple):
+            return result
+        self.att = result
+        return None
 
     async def client_frame(self, frame: protocol.ClientFrame, raw: bytes) -> None:
         if self.att is None:

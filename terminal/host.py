@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import logging
@@ -30,7 +31,7 @@ from typing import Any, Literal, Protocol
 
 from terminal import protocol
 from terminal.recording import AsciicastWriter
-from terminal.sandbox import Sandbox, SandboxError, SandboxSpec, get_backend
+from terminal.sandbox import Limits, Sandbox, SandboxError, SandboxSpec, get_backend
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,77 @@ class OpenRequest:
     title: str = ""
     cols: int = 80
     rows: int = 24
-    # Runs start() inside the new sandbox (blocking, in a sandbox thread); raises SandboxError on failure.
-    prepare: Callable[[Sandbox], None] | None = None
+    # (family, task) whose start(t) runs as root in the new sandbox before the shell exists.
+    start: tuple[str, str] | None = None
+    method_timeout: float = 600
+
+    def to_json(self) -> dict[str, Any]:
+        spec = dataclasses.asdict(self.spec)
+        spec["family_dir"] = str(self.spec.family_dir)
+        return {
+            "session_id": self.session_id,
+            "spec": spec,
+            "recording_path": str(self.recording_path),
+            "title": self.title,
+            "cols": self.cols,
+            "rows": self.rows,
+            "start": list(self.start) if self.start else None,
+            "method_timeout": self.method_timeout,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> OpenRequest:
+        spec = dict(doc["spec"])
+        spec["family_dir"] = Path(spec["family_dir"])
+        spec["permissions"] = tuple(spec["permissions"])
+        spec["limits"] = Limits(**spec["limits"])
+        return cls(
+            session_id=doc["session_id"],
+            spec=SandboxSpec(**spec),
+            recording_path=Path(doc["recording_path"]),
+            title=doc.get("title", ""),
+            cols=int(doc["cols"]),
+            rows=int(doc["rows"]),
+            start=(str(doc["start"][0]), str(doc["start"][1])) if doc.get("start") else None,
+            method_timeout=float(doc.get("method_timeout", 600)),
+        )
+
+
+@dataclass(frozen=True)
+class AttachRequest:
+    """A client asks to attach; open is given only when the session is new and this is its owner."""
+
+    session_id: str
+    role: Role
+    offset: int
+    cols: int
+    rows: int
+    open: OpenRequest | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "role": self.role,
+            "offset": self.offset,
+            "cols": self.cols,
+            "rows": self.rows,
+            "open": self.open.to_json() if self.open else None,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> AttachRequest:
+        role: Role = "owner" if doc.get("role") == "owner" else "watcher"
+        return cls(
+            session_id=str(doc["session_id"]),
+            role=role,
+            offset=max(0, int(doc.get("offset", 0))),
+            cols=int(doc.get("cols", 80)),
+            rows=int(doc.get("rows", 24)),
+            open=OpenRequest.from_json(doc["open"]) if doc.get("open") else None,
+        )
+
+
+GONE = "this session's sandbox no longer exists (the session host restarted or the session ended)"
 
 
 class RingBuffer:
@@ -184,14 +254,14 @@ class LiveSession:
         now = time.monotonic()
         self._respawns = [t for t in self._respawns if now - t < 10] + [now]
         if len(self._respawns) > MAX_RESPAWNS:
-            asyncio.ensure_future(self.host.close(self.id, "the shell keeps exiting"))
+            self.host.spawn(self.host.close(self.id, "the shell keeps exiting"))
             return
         # The sandbox and its files are still there: give the contractor a new shell in it.
         self.feed(f"\r\n[shell exited with status {status}; starting a new login shell]\r\n".encode())
         try:
             self.spawn_shell()
         except SandboxError as exc:
-            asyncio.ensure_future(self.host.close(self.id, f"the sandbox is gone: {exc}"))
+            self.host.spawn(self.host.close(self.id, f"the sandbox is gone: {exc}"))
 
     def feed(self, data: bytes) -> None:
         """Output that comes from the platform rather than the shell (notices)."""
@@ -293,7 +363,38 @@ class SessionHost:
         self.sessions: dict[str, LiveSession] = {}
         self._opening: dict[str, asyncio.Future[LiveSession]] = {}
         self.status_extra: dict[str, dict[str, Any]] = {}  # e.g. the clock, set by the web side
+        # Hooks where the platform records what happened (the database lives outside this module).
+        self.on_live: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
+        self.on_failed: list[Callable[[str, str], Awaitable[None]]] = []
         self.on_end: list[Callable[[str, str], Awaitable[None]]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        """Run a coroutine in the background, keeping a reference until it is done."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def attach_request(self, req: AttachRequest, client: Client) -> Attachment | tuple[str, str]:
+        """Attach to a live session, opening it first if asked to; else a (state, reason) refusal."""
+        live = self.get(req.session_id)
+        if live is None and req.open is not None:
+            await client.send_frame(protocol.status_frame({"state": "starting", "input": False}))
+            try:
+                live = await self.open(req.open)
+            except SandboxError as exc:
+                reason = f"could not start the sandbox: {exc}"
+                for failed in self.on_failed:
+                    await failed(req.session_id, reason)
+                return ("failed", reason)
+            for hook in self.on_live:
+                await hook(req.session_id, live.sandbox.fingerprint())
+        if live is None:
+            return ("ended", GONE)
+        att = await self.attach(live, client, req.role, req.offset)
+        if req.role == "owner":
+            live.resize(req.cols, req.rows)
+        return att
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self, req: OpenRequest) -> LiveSession:
@@ -451,10 +552,19 @@ class SessionHost:
 
 
 def _provision(req: OpenRequest) -> Sandbox:
+    from tasks.family_runner import MethodFailure, call_family_method
+
     sandbox = get_backend().provision(req.spec)
     try:
-        if req.prepare is not None:
-            req.prepare(sandbox)
+        if req.start is not None:
+            family, task = req.start
+            try:
+                call_family_method(
+                    sandbox, family_name=family, operation="start", task_name=task, timeout=req.method_timeout
+                )
+            except MethodFailure as exc:
+                tail = f"\n{exc.stderr[-2000:]}" if exc.stderr else ""
+                raise SandboxError(f"start() failed: {exc}{tail}") from exc
     except BaseException:
         sandbox.destroy()
         raise
@@ -466,7 +576,7 @@ _HOST: SessionHost | None = None
 
 def embedded_host() -> SessionHost:
     """The in-process session host (embedded mode), created on first use."""
-    global _HOST  # noqa: PLW0603  (one host per process, like a module-level registry)
+    global _HOST
     if _HOST is None:
         _HOST = SessionHost()
     return _HOST

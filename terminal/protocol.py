@@ -1,4 +1,4 @@
-"""The terminal's wire protocol: binary WebSocket frames whose first byte is the type (docs/terminal-protocol.md)."""
+"""The terminal's wire protocol: binary frames whose first byte is the type (docs/terminal-protocol.md)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ It keeps the exact byte stream it received (by absolute offset), acknowledges li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -100,10 +101,8 @@ class TerminalClient:
                     f"{needle!r} not seen; got {self.text()[-500:]!r}; statuses {self.statuses[-3:]}"
                 )
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                pass
 
     async def wait_status(self, predicate: Any, timeout: float = 10) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -112,15 +111,13 @@ class TerminalClient:
                 if predicate(s):
                     return s
             left = deadline - asyncio.get_running_loop().time()
-            if left <= 0 or self.closed_code is not None and not any(predicate(s) for s in self.statuses):
+            if left <= 0 or (self.closed_code is not None and not any(predicate(s) for s in self.statuses)):
                 if left > 0:
                     raise ConnectionError(f"closed ({self.closed_code}); statuses {self.statuses}")
                 raise TimeoutError(f"no such status; got {self.statuses}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                pass
 
     async def close(self) -> None:
         if self.ws is not None:

@@ -273,5 +273,6 @@ def test_task_with_unmet_needs_cannot_start(make_family) -> None:
     )
     tasks_import(path=make_family("installer", source))
     tv = Task.objects.get(name="one").latest_version
+    assert tv is not None
     with pytest.raises(SandboxError, match="cannot start on the bubblewrap backend: it needs install"):
         task_sandbox_start(task_version=tv)

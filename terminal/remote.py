@@ -1,0 +1,190 @@
+"""The session host as its own process, reached over a Unix socket (production).
+
+Each connection starts with one JSON request, then carries the terminal frames of docs/terminal-protocol.md
+unchanged in both directions. Every message is length-prefixed (4 bytes, big-endian). Requests:
+
+    {"op": "attach", "request": AttachRequest}  -> frames, or {"ok": false, "state", "reason"}
+    {"op": "close", "session_id", "reason"}     -> {"ok": true}
+    {"op": "set_input", "session_id", "reason", "marker"} -> {"ok": true}
+    {"op": "marker", "session_id", "label"}     -> {"ok": true, "at": seconds | null}
+
+Backpressure crosses the socket: the web side reads the next frame only after the browser's WebSocket has
+taken the previous one, so the host's pump waits on a full socket and the PTY stops being read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from terminal import protocol
+from terminal.gateway import Gateway
+from terminal.host import Attachment, AttachRequest, SessionHost
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE = 1024 * 1024
+
+
+async def read_message(reader: asyncio.StreamReader) -> bytes:
+    size = int.from_bytes(await reader.readexactly(4), "big")
+    if size > MAX_MESSAGE:
+        raise ValueError(f"message of {size} bytes exceeds {MAX_MESSAGE}")
+    return await reader.readexactly(size)
+
+
+def frame_message(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "big") + payload
+
+
+class SocketClient:
+    """The host's Client for one Unix-socket connection."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self._lock = asyncio.Lock()
+
+    async def send_frame(self, frame: bytes) -> None:
+        async with self._lock:
+            self.writer.write(frame_message(frame))
+            await self.writer.drain()
+
+    async def close_client(self, code: int) -> None:
+        self.writer.close()
+
+
+class HostServer:
+    def __init__(self, host: SessionHost, path: Path) -> None:
+        self.host = host
+        self.path = Path(path)
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self.server = await asyncio.start_unix_server(self._handle, path=str(self.path), limit=MAX_MESSAGE)
+        os.chmod(self.path, 0o660)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = SocketClient(writer)
+        att: Attachment | None = None
+        try:
+            doc = json.loads(await read_message(reader))
+            op = doc.get("op")
+            if op == "attach":
+                result = await self.host.attach_request(AttachRequest.from_json(doc["request"]), client)
+                if isinstance(result, tuple):
+                    await client.send_frame(
+                        json.dumps({"ok": False, "state": result[0], "reason": result[1]}).encode()
+                    )
+                    return
+                att = result
+                while True:
+                    frame = protocol.parse_client_frame(await read_message(reader))
+                    reply = self.host.handle_frame(att, frame)
+                    if reply is not None:
+                        await client.send_frame(reply)
+            elif op == "close":
+                await self.host.close(str(doc["session_id"]), str(doc.get("reason", "ended")))
+                await client.send_frame(b'{"ok": true}')
+            elif op == "set_input":
+                await self.host.set_input(str(doc["session_id"]), doc.get("reason"), doc.get("marker"))
+                await client.send_frame(b'{"ok": true}')
+            elif op == "marker":
+                at = self.host.marker(str(doc["session_id"]), str(doc["label"]))
+                await client.send_frame(json.dumps({"ok": True, "at": at}).encode())
+            else:
+                await client.send_frame(json.dumps({"ok": False, "reason": f"unknown op {op!r}"}).encode())
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except (ValueError, KeyError, protocol.ProtocolError) as exc:
+            log.warning("session host: bad request: %s", exc)
+        finally:
+            if att is not None:
+                self.host.detach(att)
+            writer.close()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def _request(doc: dict[str, Any]) -> dict[str, Any]:
+    reader, writer = await asyncio.open_unix_connection(settings.SESSION_HOST_SOCKET, limit=MAX_MESSAGE)
+    try:
+        writer.write(frame_message(json.dumps(doc).encode()))
+        await writer.drain()
+        return dict(json.loads(await read_message(reader)))
+    finally:
+        writer.close()
+
+
+async def remote_close(session_id: str, reason: str) -> None:
+    with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+        await _request({"op": "close", "session_id": session_id, "reason": reason})
+
+
+async def remote_set_input(session_id: str, reason: str | None, marker: str | None = None) -> None:
+    await _request({"op": "set_input", "session_id": session_id, "reason": reason, "marker": marker})
+
+
+class RemoteGateway(Gateway):
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    relay: asyncio.Task[None] | None = None
+
+    async def attach_host(self, req: AttachRequest) -> tuple[str, str] | None:
+        try:
+            self.reader, self.writer = await asyncio.open_unix_connection(
+                settings.SESSION_HOST_SOCKET, limit=MAX_MESSAGE
+            )
+        except OSError as exc:
+            return ("unavailable", f"the session host is not reachable: {exc}")
+        self.writer.write(frame_message(json.dumps({"op": "attach", "request": req.to_json()}).encode()))
+        await self.writer.drain()
+        # Until attached, the host may send a "starting" status; a JSON object means a refusal.
+        while True:
+            try:
+                msg = await read_message(self.reader)
+            except asyncio.IncompleteReadError:
+                return ("unavailable", "the session host closed the connection")
+            if msg[:1] == b"{":
+                doc = json.loads(msg)
+                if not doc.get("ok"):
+                    return (str(doc.get("state", "ended")), str(doc.get("reason", "")))
+                continue
+            await self.client.send_frame(msg)
+            if msg[0] == protocol.STATUS and json.loads(msg[1:]).get("state") == "live":
+                break
+        self.relay = asyncio.ensure_future(self._relay())
+        return None
+
+    async def _relay(self) -> None:
+        if self.reader is None:
+            return
+        try:
+            while True:
+                await self.client.send_frame(await read_message(self.reader))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # The host went away (restart) or ended the session: let the browser reconnect and find out.
+            with contextlib.suppress(Exception):
+                await self.client.close_client(1012)
+
+    async def client_frame(self, frame: protocol.ClientFrame, raw: bytes) -> None:
+        if self.writer is not None:
+            self.writer.write(frame_message(raw))
+            await self.writer.drain()
+
+    async def detach(self) -> None:
+        if self.relay is not None:
+            self.relay.cancel()
+        if self.writer is not None:
+            self.writer.close()
