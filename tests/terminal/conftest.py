@@ -1,0 +1,223 @@
+"""A real platform server for terminal tests: uvicorn (and, in "remote" mode, a session_host process)
+as subprocesses, on the test database, with helpers to log in and open terminal sessions."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+
+from tasks.models import Task
+from terminal.models import TerminalSession
+from terminal.services import terminal_session_create
+from terminal.wsclient import TerminalClient
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.sandbox
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _database_url() -> str:
+    sd = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{sd['NAME']}"
+    user = sd.get("USER") or "postgres"
+    return f"postgres://{user}@{sd.get('HOST') or '127.0.0.1'}:{sd.get('PORT') or 5432}/{sd['NAME']}"
+
+
+@dataclass
+class PlatformServer:
+    tmp: Path
+    mode: str  # "embedded" or "remote"
+    port: int = field(default_factory=_free_port)
+    web: subprocess.Popen[bytes] | None = None
+    host: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def socket_path(self) -> str:
+        return str(self.tmp / "session-host.sock")
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=_database_url(),
+            FAMILY_STORE=str(settings.FAMILY_STORE),
+            RECORDINGS_DIR=str(settings.RECORDINGS_DIR),
+            SECRET_KEY=settings.SECRET_KEY,
+            DJANGO_SETTINGS_MODULE="config.settings",
+        )
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        if self.mode == "remote":
+            env["SESSION_HOST_SOCKET"] = self.socket_path
+        else:
+            env.pop("SESSION_HOST_SOCKET", None)
+        return env
+
+    def start_host(self) -> None:
+        log = (self.tmp / "session-host.log").open("ab")
+        self.host = subprocess.Popen(
+            [sys.executable, "manage.py", "session_host"], cwd=REPO, env=self.env(), stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.socket_path):
+            if self.host.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"session host did not start: {(self.tmp / 'session-host.log').read_text()}"
+                )
+            time.sleep(0.05)
+
+    def start_web(self) -> None:
+        log = (self.tmp / "web.log").open("ab")
+        cmd = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
+        cmd += ["--port", str(self.port), "--ws-per-message-deflate", "false", "--log-level", "warning"]
+        self.web = subprocess.Popen(cmd, cwd=REPO, env=self.env(), stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if self.web.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"web server did not start: {(self.tmp / 'web.log').read_text()}"
+                    ) from None
+                time.sleep(0.05)
+
+    def stop_web(self, sig: int = signal.SIGTERM) -> None:
+        if self.web is not None:
+            self.web.send_signal(sig)
+            self.web.wait(timeout=20)
+            self.web = None
+
+    def stop(self) -> None:
+        self.stop_web()
+        if self.host is not None:
+            self.host.send_signal(signal.SIGTERM)
+            try:
+                self.host.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.host.kill()
+            self.host = None
+
+    def alive(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/login/", timeout=5) as r:  # noqa: S310  (loopback test server)
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def log_in(self, user) -> str:  # type: ignore[no-untyped-def]
+        """A session cookie for user (works from async test code: the ORM runs in a worker thread)."""
+
+        def login() -> str:
+            client = Client(HTTP_HOST="127.0.0.1")
+            client.force_login(user)
+            return f"sessionid={client.cookies['sessionid'].value}"
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(login).result()
+
+    def ws_url(self, session: TerminalSession) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/terminal/{session.id}/"
+
+    def client(self, session: TerminalSession, user, **kw) -> TerminalClient:  # type: ignore[no-untyped-def]
+        return TerminalClient(self.ws_url(session), cookie=self.log_in(user), origin=self.url, **kw)
+
+
+@pytest.fixture
+def _recordings(settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.RECORDINGS_DIR = tmp_path / "recordings"
+
+
+def _server(tmp_path: Path, mode: str) -> Iterator[PlatformServer]:
+    server = PlatformServer(tmp_path, mode)
+    try:
+        if mode == "remote":
+            server.start_host()
+        server.start_web()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def server(request, tmp_path, _recordings, transactional_db) -> Iterator[PlatformServer]:  # type: ignore[no-untyped-def]
+    """The platform in both of its shapes: the session host in the web process, or its own process."""
+    yield from _server(tmp_path, request.param)
+
+
+@pytest.fixture
+def embedded_server(tmp_path, _recordings, transactional_db) -> Iterator[PlatformServer]:  # type: ignore[no-untyped-def]
+    yield from _server(tmp_path, "embedded")
+
+
+@pytest.fixture
+def remote_server(tmp_path, _recordings, transactional_db) -> Iterator[PlatformServer]:  # type: ignore[no-untyped-def]
+    yield from _server(tmp_path, "remote")
+
+
+@pytest.fixture
+def users(transactional_db):  # type: ignore[no-untyped-def]
+    User = get_user_model()  # noqa: N806
+    return {
+        "staff": User.objects.create_user("staff1", password="x-staff-1", is_staff=True),
+        "alice": User.objects.create_user("alice1", password="x-alice-1"),
+        "bob": User.objects.create_user("bob1", password="x-bob-1"),
+    }
+
+
+@pytest.fixture
+def suite(transactional_db):  # type: ignore[no-untyped-def]
+    from tasks.services.importer import tasks_import
+    from tests.conftest import EXAMPLES
+
+    return tasks_import(path=EXAMPLES)
+
+
+def new_session(user, task_id: str = "ssh_key/find_key", purpose: str = "baseline") -> TerminalSession:  # type: ignore[no-untyped-def]
+    family, name = task_id.split("/")
+    tv = Task.objects.get(family__name=family, name=name).latest_version
+    return terminal_session_create(user=user, task_version=tv, purpose=purpose)
+
+
+async def run(client: TerminalClient, command: str, timeout: float = 20) -> str:
+    """Type a command into the shell and return what it printed (up to our end marker).
+
+    The marker is typed as __E""ND<n>__ so that the shell's echo of the typed line never matches it."""
+    since = client.received
+    token = f"{time.monotonic_ns()}"
+    typed = f'__E""ND{token}__$?'
+    await client.send_input(f"{command}; echo {typed}\r")
+    end = await client.wait_for(f"__END{token}__", timeout=timeout, since=since)
+    raw = bytes(client.data[since - client.base : end - client.base]).decode(errors="replace")
+    # Output starts after the last echo of the typed line (typed-ahead input can be echoed twice).
+    out = raw[raw.rfind(typed) + len(typed) :]
+    return ANSI.sub("", out.rsplit(f"__END{token}__", 1)[0]).strip("\r\n")
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")

@@ -1,0 +1,272 @@
+"""The terminal over a real WebSocket: who may attach, typing, reconnecting, refusals and bad frames."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+import websockets
+from asgiref.sync import async_to_sync
+
+from terminal import protocol
+from terminal.models import SessionStatus, TerminalSession
+from terminal.wsclient import TerminalClient
+from tests.terminal.conftest import new_session, run
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+
+
+def test_type_and_reconnect_to_the_same_shell(server, users, suite) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        out = await run(c, "export X=42; echo hello; whoami; pwd")
+        assert out.split() == ["hello", "agent", "/home/agent"]
+        seen = c.received
+        await c.close()
+        # Reconnect as a new page would (nothing on screen): the whole history is replayed, same shell.
+        fresh = server.client(session, users["alice"])
+        await fresh.connect(cols=200, offset=0)
+        await fresh.wait_for("/home/agent\r\n")
+        assert fresh.received >= seen
+        assert (await run(fresh, "echo $X")).strip() == "42"
+        # Resume from an offset: only what came after it is sent.
+        mid = fresh.received
+        await fresh.close()
+        resumed = server.client(session, users["alice"])
+        resumed.base = mid
+        await resumed.connect(cols=200)
+        assert (await run(resumed, "echo again")).strip() == "again"
+        assert resumed.base == mid and b"hello" not in resumed.data
+        await resumed.close()
+
+    async_to_sync(scenario)()
+    session.refresh_from_db()
+    assert session.status == SessionStatus.LIVE
+    assert session.fingerprint["backend"] == "bubblewrap"
+    assert len(session.fingerprint["rootfs_digest"]) == 64
+
+
+def test_who_may_attach(server, users, suite) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        owner = server.client(session, users["alice"])
+        await owner.connect(cols=200)
+        await owner.wait_for("$ ", timeout=30)
+        # Another contractor: refused at the handshake.
+        with pytest.raises(websockets.InvalidStatus) as err:
+            await server.client(session, users["bob"]).connect()
+        assert err.value.response.status_code == 403
+        # Anonymous: refused.
+        anon = TerminalClient(server.ws_url(session), cookie="", origin=server.url)
+        with pytest.raises(websockets.InvalidStatus):
+            await anon.connect()
+        # A cross-site page carrying alice's cookie: refused by the Origin check.
+        evil = TerminalClient(
+            server.ws_url(session), cookie=server.log_in(users["alice"]), origin="http://evil.example"
+        )
+        with pytest.raises(websockets.InvalidStatus):
+            await evil.connect()
+        # Staff watch read-only: they see output, their typing is refused.
+        watcher = server.client(session, users["staff"])
+        await watcher.connect(cols=200)
+        await watcher.wait_status(lambda s: s.get("role") == "watcher")
+        await watcher.send_input("echo WATCHER-TYPED\r")
+        await watcher.wait_status(lambda s: s.get("refused") == "watchers cannot type")
+        await run(owner, "echo from-owner")
+        await watcher.wait_for("from-owner")
+        assert b"WATCHER-TYPED" not in owner.data
+        await watcher.close()
+        await owner.close()
+
+    async_to_sync(scenario)()
+
+
+def test_no_permessage_deflate(server, users, suite) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        ws = await websockets.connect(
+            server.ws_url(session),
+            additional_headers={"Cookie": server.log_in(users["alice"]), "Origin": server.url},
+        )  # offers permessage-deflate by default, as browsers do
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        await ws.close()
+
+    async_to_sync(scenario)()
+
+
+def test_garbage_frames_get_a_clear_error_and_the_session_survives(server, users, suite) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        for garbage in (b"", b"\xff\x00", b"r{not json", b"r" + b'{"cols": 0, "rows": 5}', b"a123", b"h[]"):
+            await c.ws.send(garbage)
+        await c.ws.send("a text frame")
+        await c.wait_status(lambda s: "binary frames only" in s.get("error", ""))
+        errors = [s["error"] for s in c.statuses if "error" in s]
+        assert any("unknown frame type" in e for e in errors)
+        assert any("out of range" in e for e in errors)
+        assert (await run(c, "echo still-alive")).strip() == "still-alive"
+        await c.close()
+
+    async_to_sync(scenario)()
+
+
+def test_resize_reaches_the_shell(server, users, suite) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = server.client(session, users["alice"])
+        await c.connect(cols=200, rows=50)
+        await c.wait_for("$ ", timeout=30)
+        assert (await run(c, "stty size")).strip() == "50 200"
+        await c.resize(132, 43)
+        await asyncio.sleep(0.2)
+        assert (await run(c, "stty size")).strip() == "43 132"
+        await c.close()
+
+    async_to_sync(scenario)()
+
+
+def test_job_control_works(server, users, suite) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        out = await run(c, "echo $TERM; id -u; test -t 0 && echo has-a-tty")
+        assert out.split() == ["xterm-256color", "1000", "has-a-tty"]
+        await c.send_input("sleep 300\r")
+        await asyncio.sleep(0.5)
+        await c.send_input("\x1a")  # Ctrl-Z
+        await c.wait_for("Stopped")
+        assert "sleep 300" in await run(c, "jobs")
+        await c.send_input("fg\r")
+        await asyncio.sleep(0.3)
+        await c.send_input("\x03")  # Ctrl-C reaches the foreground job
+        assert (await run(c, "jobs | wc -l")).strip() == "0"
+        await c.close()
+
+    async_to_sync(scenario)()
+
+
+def test_ended_session_refuses_input_and_attach(server, users, suite) -> None:
+    session = new_session(users["alice"])
+    cookie = server.log_in(users["alice"])
+
+    async def scenario() -> None:
+        c = server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        # End it through the page, as the user would (a POST to the platform server).
+        import urllib.request
+
+        csrf = "t" * 32
+        req = urllib.request.Request(  # noqa: S310  (loopback test server)
+            f"{server.url}/terminal/sessions/{session.id}/end/",
+            data=f"csrfmiddlewaretoken={csrf}".encode(),
+            headers={"Cookie": f"{cookie}; csrftoken={csrf}", "Referer": server.url + "/"},
+        )
+        await asyncio.get_running_loop().run_in_executor(None, urllib.request.urlopen, req)
+        await c.wait_status(lambda s: s.get("state") == "ended")
+        again = server.client(session, users["alice"])
+        await again.connect()
+        status = await again.wait_status(lambda s: s.get("state") == "ended")
+        assert status["input"] is False
+        assert status["reason"] == "ended by alice1"
+
+    async_to_sync(scenario)()
+    session.refresh_from_db()
+    assert session.status == SessionStatus.ENDED
+    assert session.end_reason == "ended by alice1"
+    assert session.recording_path.exists()
+
+
+def test_paused_session_refuses_input_with_reason(remote_server, users, suite) -> None:
+    from terminal.remote import remote_set_input
+
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        from django.conf import settings
+
+        settings.SESSION_HOST_SOCKET = remote_server.socket_path
+        c = remote_server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        await remote_set_input(str(session.id), "paused", marker="pause")
+        await c.wait_status(lambda s: s.get("input") is False and s.get("reason") == "paused")
+        await c.send_input("echo typed-while-paused\r")
+        await c.wait_status(lambda s: s.get("refused") == "input refused: paused")
+        await remote_set_input(str(session.id), None, marker="resume")
+        await c.wait_status(lambda s: s.get("input") is True and s is c.statuses[-1])
+        assert (await run(c, "echo after-resume")).strip() == "after-resume"
+        assert b"typed-while-paused" not in c.data
+        await c.close()
+
+    async_to_sync(scenario)()
+    events = [line for line in session.recording_path.read_text().splitlines()[1:] if '"m"' in line]
+    assert [e.split('"m", ')[1] for e in events] == ['"start"]', '"pause"]', '"resume"]']
+
+
+def test_restarting_the_web_process_kills_no_shell(remote_server, users, suite) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = remote_server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        await run(c, "export KEPT=yes; sleep 1000 & echo started")
+        remote_server.stop_web(signal.SIGKILL)
+        await asyncio.sleep(0.3)
+        assert c.closed_code is not None or True
+        remote_server.start_web()
+        again = remote_server.client(session, users["alice"])
+        await again.connect(cols=200, offset=0)
+        await again.wait_for("started")
+        assert (await run(again, "echo $KEPT; jobs | wc -l")).split() == ["yes", "1"]
+        await again.close()
+
+    async_to_sync(scenario)()
+    assert TerminalSession.objects.get(pk=session.id).status == SessionStatus.LIVE
+
+
+def test_restarting_embedded_server_ends_session_clearly(embedded_server, users, suite) -> None:
+    """In the embedded default the shell lives in the web process: after a restart the session says so."""
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = embedded_server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        embedded_server.stop_web()
+        embedded_server.start_web()
+        again = embedded_server.client(session, users["alice"])
+        await again.connect()
+        status = await again.wait_status(lambda s: s.get("state") in ("ended", "failed"))
+        assert "no longer exists" in status["reason"]
+
+    async_to_sync(scenario)()
+    session.refresh_from_db()
+    assert session.status == SessionStatus.FAILED
+
+
+def test_protocol_frames_round_trip() -> None:
+    assert protocol.parse_client_frame(protocol.ack_frame(2**40)).offset == 2**40
+    hello = protocol.parse_client_frame(protocol.hello_frame(7, 120, 40))
+    assert (hello.offset, hello.cols, hello.rows) == (7, 120, 40)
+    assert protocol.parse_client_frame(protocol.input_frame("é".encode())).data == "é".encode()
+    with pytest.raises(protocol.ProtocolError, match="larger than"):
+        protocol.parse_client_frame(protocol.input_frame(b"x" * (protocol.MAX_INPUT + 1)))
+    with pytest.raises(protocol.ProtocolError, match="offset must be"):
+        protocol.parse_client_frame(b'h{"offset": -1, "cols": 80, "rows": 24}')
