@@ -183,7 +183,7 @@ def remote_server(tmp_path, _recordings, transactional_db) -> Iterator[PlatformS
 
 @pytest.fixture
 def users(transactional_db):  # type: ignore[no-untyped-def]
-    User = get_user_model()  # noqa: N806
+    User = get_user_model()
     return {
         "staff": User.objects.create_user("staff1", password="x-staff-1", is_staff=True),
         "alice": User.objects.create_user("alice1", password="x-alice-1"),

@@ -229,7 +229,6 @@ def test_restarting_the_web_process_kills_no_shell(remote_server, users, suite) 
         await run(c, "export KEPT=yes; sleep 1000 & echo started")
         remote_server.stop_web(signal.SIGKILL)
         await asyncio.sleep(0.3)
-        assert c.closed_code is not None or True
         remote_server.start_web()
         again = remote_server.client(session, users["alice"])
         await again.connect(cols=200, offset=0)
