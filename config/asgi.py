@@ -12,6 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from terminal.lifespan import lifespan  # noqa: E402
 from terminal.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -20,5 +21,7 @@ application = ProtocolTypeRouter(
         # Session-cookie authentication, and the Origin must be one of ALLOWED_HOSTS (no cross-site
         # WebSocket hijacking).
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # On shutdown the embedded session host ends its sessions cleanly (recordings closed, reasons kept).
+        "lifespan": lifespan,
     }
 )

@@ -137,6 +137,7 @@ class AttachRequest:
         )
 
 
+SHUTDOWN = "the session host stopped (server shutdown); the sandbox is gone"
 GONE = "this session's sandbox no longer exists (the session host restarted or the session ended)"
 
 
@@ -462,7 +463,7 @@ class SessionHost:
 
     async def shutdown(self) -> None:
         for sid in list(self.sessions):
-            await self.close(sid, "the session host stopped")
+            await self.close(sid, SHUTDOWN)
 
     # -- clients --------------------------------------------------------------------------------
     async def attach(self, session: LiveSession, client: Client, role: Role, offset: int) -> Attachment:

@@ -9,9 +9,23 @@ from django.conf import settings
 
 from tasks.family_runner import MethodFailure, call_family_method
 from tasks.models import TaskVersion
-from terminal.sandbox import Sandbox, SandboxError, SandboxSpec, get_backend
+from terminal.sandbox import Limits, Sandbox, SandboxError, SandboxSpec, get_backend
 
 ERR_BACKEND_LACKS = "{task} cannot start on the {backend} backend: it needs {needs}"
+
+
+def sandbox_limits(task_version: TaskVersion) -> Limits:
+    """The platform's defaults, with the task's manifest resources where it names them (up to the caps)."""
+    res = task_version.resources or {}
+    memory_mb = int(res["memory_gb"] * 1024) if "memory_gb" in res else settings.SANDBOX_MEMORY_MB
+    home_mb = int(res["storage_gb"] * 1024) if "storage_gb" in res else settings.SANDBOX_HOME_MB
+    cpus = float(res.get("cpus", settings.SANDBOX_CPUS))
+    return Limits(
+        nproc=settings.SANDBOX_PIDS,
+        memory_mb=min(memory_mb, settings.SANDBOX_MAX_MEMORY_MB),
+        home_mb=min(home_mb, settings.SANDBOX_MAX_HOME_MB),
+        cpus=min(cpus, settings.SANDBOX_MAX_CPUS),
+    )
 
 
 def sandbox_spec(task_version: TaskVersion) -> SandboxSpec:
@@ -24,6 +38,7 @@ def sandbox_spec(task_version: TaskVersion) -> SandboxSpec:
         permissions=tuple(task_version.permissions),
         env=env,
         instructions=task_version.instructions,
+        limits=sandbox_limits(task_version),
     )
 
 

@@ -33,7 +33,7 @@ class Limits:
     fsize_mb: int = 1024
     tmp_mb: int = 512
     home_mb: int = 1024
-    memory_mb: int = 2048  # includes the sandbox's tmpfs (home, /tmp): they live in its memory
+    memory_mb: int = 2048  # for processes; the tmpfs home and /tmp get their own sizes on top
     cpus: float = 1.0
 
 

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 LAUNCHER = Path(__file__).with_name("userns_launch.py")
 HELPER_SRC = Path(__file__).resolve().parents[2] / "tasks" / "helper"
 UID_RANGE = 65536
+VAR_TMP_MB = 64
 MAX_SLOTS = 4096
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host /etc entries the sandbox may read: what shells, Python and TLS need, nothing with host secrets.
@@ -186,7 +187,7 @@ class BubblewrapSandbox(Sandbox):
             "--perms",
             "1777",
             "--size",
-            str(64 * 1024 * 1024),
+            str(VAR_TMP_MB * 1024 * 1024),
             "--tmpfs",
             "/var/tmp",  # noqa: S108  (the sandbox's own private tmpfs)
             "--perms",
@@ -449,7 +450,10 @@ class BubblewrapBackend(Backend):
         try:
             lim = spec.limits
             try:
-                sandbox.cgroup = cgroups.create(sid, memory_mb=lim.memory_mb, pids=lim.nproc, cpus=lim.cpus)
+                # The home and /tmp are tmpfs: their pages are charged to the sandbox's memory cgroup, so
+                # the limit is the processes' memory plus the largest the file systems may grow.
+                total_mb = lim.memory_mb + lim.home_mb + lim.tmp_mb + VAR_TMP_MB
+                sandbox.cgroup = cgroups.create(sid, memory_mb=total_mb, pids=lim.nproc, cpus=lim.cpus)
             except cgroups.CgroupError as exc:
                 if self.require_cgroups:
                     raise SandboxError(f"{exc} (memory and process limits need cgroups)") from exc

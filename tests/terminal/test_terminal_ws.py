@@ -253,11 +253,12 @@ def test_restarting_embedded_server_ends_session_clearly(embedded_server, users,
         again = embedded_server.client(session, users["alice"])
         await again.connect()
         status = await again.wait_status(lambda s: s.get("state") in ("ended", "failed"))
-        assert "no longer exists" in status["reason"]
+        assert "server shutdown" in status["reason"]
 
     async_to_sync(scenario)()
     session.refresh_from_db()
-    assert session.status == SessionStatus.FAILED
+    assert session.status == SessionStatus.ENDED  # closed cleanly at shutdown, with its reason
+    assert session.recording_path.read_text().splitlines()[-1].endswith('"m", "end"]')
 
 
 def test_protocol_frames_round_trip() -> None:

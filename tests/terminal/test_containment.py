@@ -1,0 +1,239 @@
+"""Containment: attacks typed into the sandbox's own shell. Each is contained, and afterwards the server
+still answers and a new session still starts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from terminal.models import TerminalSession
+from tests.terminal.conftest import new_session, run
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+TCP = "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' 2>/dev/null && echo OPEN || echo CLOSED"
+
+
+def _probes(server_port: int, repo: str) -> dict[str, tuple[str, str]]:
+    """name -> (command typed into the shell, what it must print when contained)."""
+    return {
+        "web server on loopback": (TCP.format(port=server_port), "CLOSED"),
+        "postgresql on loopback": (TCP.format(port=5432), "CLOSED"),
+        "redis on loopback": (TCP.format(port=6379), "CLOSED"),
+        "only loopback interface": (
+            "ls /sys/class/net 2>/dev/null || cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '",
+            "lo",
+        ),
+        "resolve a host name": ("getent hosts pypi.org >/dev/null && echo RESOLVED || echo NO-DNS", "NO-DNS"),
+        "host settings": (f"cat {repo}/config/settings.py >/dev/null 2>&1 && echo READ || echo NO", "NO"),
+        "host database and secret key": (
+            f"ls {repo}/var/db.sqlite3 {repo}/var/secret_key >/dev/null 2>&1 && echo FOUND || echo NO",
+            "NO",
+        ),
+        "family under /root": ("cat /root/ssh_key.py >/dev/null 2>&1 && echo READ || echo DENIED", "DENIED"),
+        "list /root": ("ls /root >/dev/null 2>&1 && echo LISTED || echo DENIED", "DENIED"),
+        "host processes": ("ps -e -o comm= | grep -cE 'uvicorn|postgres|redis|python' || true", "0"),
+        "write outside home and tmp": (
+            "for d in / /usr /etc /var /opt /root /home; do touch $d/x 2>/dev/null && echo WROTE:$d; done; echo DONE",
+            "DONE",
+        ),
+        "escape through /proc/1/root": (
+            "ls /proc/1/root/ >/dev/null 2>&1 && echo ESCAPED || echo DENIED",
+            "DENIED",
+        ),
+        "ptrace the sandbox init": (
+            "python3 -c \"import ctypes; print('ATTACHED' if ctypes.CDLL(None).ptrace(16, 1, 0, 0) == 0 else 'EPERM')\"",
+            "EPERM",
+        ),
+        "mount": (
+            "mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null && echo MOUNTED || echo DENIED",
+            "DENIED",
+        ),
+        "unshare a user namespace": (
+            "unshare -Ur true 2>/dev/null && echo UNSHARED || echo DENIED",
+            "DENIED",
+        ),
+        "unshare a mount namespace": (
+            "unshare -m true 2>/dev/null && echo UNSHARED || echo DENIED",
+            "DENIED",
+        ),
+        "setuid binaries": (
+            "su -c id root </dev/null >/dev/null 2>&1 && echo ROOT || "
+            "(grep -q nosuid /proc/self/mountinfo && echo NOSUID)",
+            "NOSUID",
+        ),
+        "become root with sudo": ("sudo -n id 2>/dev/null | grep -q uid=0 && echo ROOT || echo NO", "NO"),
+        "other sandboxes' homes": ("ls /home", "agent"),
+    }
+
+
+def _server_ok_and_new_session_starts(server, user) -> None:  # type: ignore[no-untyped-def]
+    assert server.alive(), "the web server stopped answering"
+    probe = new_session(user)
+
+    async def start() -> None:
+        c = server.client(probe, user)
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        assert (await run(c, "echo fresh")).strip() == "fresh"
+        await c.close()
+
+    async_to_sync(start)()
+
+
+def test_attacks_from_the_shell_are_contained(embedded_server, users, suite) -> None:
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # A second session exists and has a file: the attacker must not see it.
+    other = new_session(users["bob"])
+    victim = new_session(users["alice"])
+
+    async def scenario() -> dict[str, str]:
+        b = embedded_server.client(other, users["bob"])
+        await b.connect(cols=200)
+        await b.wait_for("$ ", timeout=30)
+        await run(b, "echo bob-secret > ~/secret.txt")
+        c = embedded_server.client(victim, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        results = {}
+        for name, (command, _expected) in _probes(embedded_server.port, repo).items():
+            results[name] = (await run(c, command)).strip()
+        results["bob's file"] = (
+            await run(
+                c, "grep -rs bob-secret /home /tmp /var/tmp /run /root /proc/*/cwd 2>/dev/null; echo SEARCHED"
+            )
+        ).strip()
+        await c.close()
+        await b.close()
+        return results
+
+    results = async_to_sync(scenario)()
+    for name, (_command, expected) in _probes(embedded_server.port, repo).items():
+        assert results[name] == expected, f"{name}: got {results[name]!r}"
+    assert results["bob's file"] == "SEARCHED"
+    _server_ok_and_new_session_starts(embedded_server, users["alice"])
+
+
+def _bomb(server, user, command: str, check: str, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
+    session = new_session(user)
+
+    async def scenario() -> str:
+        c = server.client(session, user)
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        out = (await run(c, command, timeout=timeout)).strip()
+        # The shell itself survived the attack and still works.
+        out += "\n" + (await run(c, check, timeout=timeout)).strip()
+        await c.close()
+        return out
+
+    out = async_to_sync(scenario)()
+    _server_ok_and_new_session_starts(server, user)
+    TerminalSession.objects.filter(pk=session.pk).update()
+    return out
+
+
+def _sandbox_pids() -> list[int]:
+    """Processes in every sandbox's pids cgroup on this machine."""
+    import glob
+
+    counts = []
+    for procs in glob.glob("/sys/fs/cgroup/pids/baselines-*/cgroup.procs"):
+        with open(procs) as f:
+            counts.append(len(f.read().split()))
+    return counts
+
+
+def test_fork_bomb_is_contained(embedded_server, users, suite, settings) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = embedded_server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        await c.send_input("b(){ b|b& }; b\r")
+        await asyncio.sleep(5)
+        # The bomb is at the sandbox's process limit, and the machine is fine.
+        assert max(_sandbox_pids()) <= settings.SANDBOX_PIDS
+        assert embedded_server.alive()
+        await c.close()
+
+    async_to_sync(scenario)()
+    _server_ok_and_new_session_starts(embedded_server, users["bob"])
+    # Ending the session kills every process of the bomb.
+    from django.test import Client
+
+    web = Client(HTTP_HOST="127.0.0.1")
+    web.force_login(users["alice"])
+    import urllib.request
+
+    csrf = "c" * 32
+    req = urllib.request.Request(  # noqa: S310  (loopback test server)
+        f"{embedded_server.url}/terminal/sessions/{session.id}/end/",
+        data=f"csrfmiddlewaretoken={csrf}".encode(),
+        headers={
+            "Cookie": f"{embedded_server.log_in(users['alice'])}; csrftoken={csrf}",
+            "Referer": embedded_server.url,
+        },
+    )
+    urllib.request.urlopen(req, timeout=60)  # noqa: S310
+    assert all(n < 10 for n in _sandbox_pids())
+
+
+def test_memory_bomb_is_oom_killed_inside_the_sandbox(embedded_server, users, suite) -> None:
+    hog = 'python3 -c "a=[]\nwhile True: a.append(bytearray(50*2**20))"; echo EXIT:$?'
+    out = _bomb(embedded_server, users["alice"], hog, "echo shell-alive", timeout=120)
+    assert "EXIT:137" in out.splitlines()  # SIGKILL by the cgroup's OOM killer
+    assert out.splitlines()[-1] == "shell-alive"
+
+
+def test_filling_the_disk_stops_at_the_home_limit(embedded_server, users, suite, settings) -> None:
+    before = shutil.disk_usage("/").free
+    out = _bomb(
+        embedded_server,
+        users["alice"],
+        "for f in ~/big /tmp/big; do dd if=/dev/zero of=$f bs=1M 2>&1 | grep -o 'No space left on device'; done",
+        "du -sm ~/big | cut -f1",
+        timeout=120,
+    )
+    lines = out.splitlines()
+    assert lines[:2] == ["No space left on device"] * 2
+    assert int(lines[-1]) <= settings.SANDBOX_HOME_MB
+    assert shutil.disk_usage("/").free > before - 200 * 2**20  # the host disk was not filled
+
+
+@pytest.mark.parametrize("limit", ["nofile", "fsize"])
+def test_rlimits_apply_in_the_shell(embedded_server, users, suite, limit) -> None:
+    command = {"nofile": "ulimit -n", "fsize": "ulimit -f"}[limit]
+    expected = {"nofile": "1024", "fsize": str(1024 * 1024 * 1024 // 1024)}[limit]
+    out = _bomb(embedded_server, users["alice"], command, "true")
+    assert out.splitlines()[0] == expected
+
+
+def test_dead_sandbox_processes_are_gone_after_the_session_ends(embedded_server, users, suite) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = embedded_server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        await run(c, "sleep 4242 & true")
+        await c.close()
+
+    async_to_sync(scenario)()
+    import subprocess
+
+    assert "sleep 4242" in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    from terminal.views import end_live_session  # noqa: F401  (the view's helper needs the server's loop)
+
+    embedded_server.stop_web()
+    for _ in range(50):
+        if "sleep 4242" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout:
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    assert "sleep 4242" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    embedded_server.start_web()
