@@ -166,7 +166,8 @@ SANDBOX_REQUIRE_CGROUPS = _env_bool("SANDBOX_REQUIRE_CGROUPS", default=True)
 RECORDINGS_DIR = Path(os.environ.get("RECORDINGS_DIR", DATA_DIR / "recordings"))
 # Production: the session host's Unix socket (manage.py session_host). Unset: the host runs in-process.
 SESSION_HOST_SOCKET = os.environ.get("SESSION_HOST_SOCKET", "")
-# Default sandbox limits; a task's manifest resources (memory_gb, cpus, storage_gb) override them up to the caps.
+# Default sandbox limits; a task's manifest resources (memory_gb, cpus, storage_gb) override them,
+# up to the caps.
 SANDBOX_MEMORY_MB = int(os.environ.get("SANDBOX_MEMORY_MB", "2048"))
 SANDBOX_HOME_MB = int(os.environ.get("SANDBOX_HOME_MB", "1024"))
 SANDBOX_CPUS = float(os.environ.get("SANDBOX_CPUS", "1"))

@@ -202,6 +202,7 @@ def suite(transactional_db):  # type: ignore[no-untyped-def]
 def new_session(user, task_id: str = "ssh_key/find_key", purpose: str = "baseline") -> TerminalSession:  # type: ignore[no-untyped-def]
     family, name = task_id.split("/")
     tv = Task.objects.get(family__name=family, name=name).latest_version
+    assert tv is not None
     return terminal_session_create(user=user, task_version=tv, purpose=purpose)
 
 
