@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from terminal import protocol
-from terminal.recording import AsciicastWriter
+from terminal.recording import FLUSH_INTERVAL, AsciicastWriter
 from terminal.sandbox import Limits, Sandbox, SandboxError, SandboxSpec, get_backend
 
 log = logging.getLogger(__name__)
@@ -321,7 +321,7 @@ class LiveSession:
     # -- recording ------------------------------------------------------------------------------
     def _schedule_flush(self) -> None:
         if self._flush_handle is None:
-            self._flush_handle = self.loop.call_later(1.0, self._flush)
+            self._flush_handle = self.loop.call_later(FLUSH_INTERVAL, self._flush)
 
     def _flush(self) -> None:
         self._flush_handle = None
