@@ -50,3 +50,7 @@ def page(browser):  # type: ignore[no-untyped-def]
     pg = context.new_page()
     yield pg
     context.close()
+
+
+# The platform served by uvicorn (WebSockets), shared with the terminal tests.
+from tests.terminal.conftest import _recordings, embedded_server, remote_server, suite, users  # noqa: E402, F401

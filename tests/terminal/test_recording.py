@@ -83,7 +83,9 @@ def test_10000_random_events_round_trip_through_asciinemas_parser(tmp_path: Path
     # no event holds a broken character: every split character was written whole
     assert not any("\ufffd" in e[2] for e in parsed)
 
-    cat = subprocess.run([sys.executable, "-m", "asciinema", "cat", str(path)], capture_output=True, check=True)
+    cat = subprocess.run(
+        [sys.executable, "-m", "asciinema", "cat", str(path)], capture_output=True, check=True
+    )
     assert cat.stdout.decode() == "".join(out_text)
 
 
