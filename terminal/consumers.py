@@ -16,15 +16,22 @@ from terminal.selectors import AttachInfo, attach_info
 log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
+MAX_EARLY_FRAMES = 256
 
 
 class TerminalConsumer(AsyncWebsocketConsumer):
+    # No channel-layer subscription: terminal bytes and status come from the session host directly, and a
+    # Redis hiccup must never close a terminal (seen: channels_redis raising "Timeout reading from
+    # 127.0.0.1:6379" inside the consumer's receive loop while the machine was under memory pressure,
+    # which ended the WebSocket with 1006). A missing alias makes Channels skip the layer.
+    channel_layer_alias = "__terminal_has_no_channel_layer__"
     info: AttachInfo | None = None
 
     async def connect(self) -> None:
         self._send_lock = asyncio.Lock()
         self.gateway: Gateway | None = None
         self._attaching: asyncio.Task[None] | None = None
+        self._early: list[tuple[protocol.ClientFrame, bytes]] = []
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
         self.info = await database_sync_to_async(attach_info)(
             session_id=session_id, user=self.scope.get("user")
@@ -51,7 +58,13 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 self._attaching = asyncio.ensure_future(self._attach(frame))
             return
         if self.gateway is None:
-            await self.send_frame(protocol.status_frame({"error": "not attached yet: send hello first"}))
+            if self._attaching is None:
+                await self.send_frame(protocol.status_frame({"error": "not attached yet: send hello first"}))
+            elif len(self._early) < MAX_EARLY_FRAMES:
+                # Typed while the attach (or the sandbox's start) is under way: applied once attached.
+                self._early.append((frame, bytes_data))
+            else:
+                await self.send_frame(protocol.status_frame({"error": "too much input before attaching"}))
             return
         await self.gateway.client_frame(frame, bytes_data)
 
@@ -60,8 +73,12 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         try:
             gateway = get_gateway(self.info, self)
-            await gateway.attach(hello)
+            if not await gateway.attach(hello):
+                return
             self.gateway = gateway
+            early, self._early = self._early, []
+            for frame, raw in early:
+                await gateway.client_frame(frame, raw)
         except Exception as exc:
             log.exception("attach failed")
             await self.send_frame(

@@ -68,7 +68,8 @@ class Gateway(abc.ABC):
         self.info = info
         self.client = client
 
-    async def attach(self, hello: protocol.ClientFrame) -> None:
+    async def attach(self, hello: protocol.ClientFrame) -> bool:
+        """Attach this client; False (after telling the client why) when it cannot be."""
         session = self.info.session
         role = "owner" if self.info.role == "owner" else "watcher"
         open_req = None
@@ -79,11 +80,11 @@ class Gateway(abc.ABC):
                 reason = f"could not start the sandbox: {exc}"
                 await mark_failed(str(session.id), reason)
                 await self.refuse("failed", reason)
-                return
+                return False
         req = AttachRequest(str(session.id), role, hello.offset, hello.cols, hello.rows, open_req)  # type: ignore[arg-type]
         refusal = await self.attach_host(req)
         if refusal is None:
-            return
+            return True
         state, reason = refusal
         if state == "ended":
             if session.status == SessionStatus.NEW:
@@ -93,6 +94,7 @@ class Gateway(abc.ABC):
             else:
                 reason = session.end_reason or reason
         await self.refuse(state, reason)
+        return False
 
     async def refuse(self, state: str, reason: str) -> None:
         await self.client.send_frame(
