@@ -36,10 +36,13 @@ from terminal.sandbox import Limits, Sandbox, SandboxError, SandboxSpec, get_bac
 log = logging.getLogger(__name__)
 
 HIGH_WATERMARK = 512 * 1024
-LOW_WATERMARK = 128 * 1024
+LOW_WATERMARK = 384 * 1024
 RING_SIZE = 4 * 1024 * 1024
-MAX_FRAME = 64 * 1024
+MAX_FRAME = 128 * 1024
+COALESCE_SECONDS = 0.0  # yield once to the PTY reader before sending a partial frame
+INTERACTIVE_BYTES = 4096  # less than this pending is sent at once: keystroke echo is never delayed
 READ_SIZE = 64 * 1024
+READ_BATCH = 256 * 1024
 MAX_RESPAWNS = 5
 
 Role = Literal["owner", "watcher"]
@@ -155,8 +158,9 @@ class RingBuffer:
 
     def append(self, data: bytes) -> None:
         self.buf += data
+        # Trim lazily, when twice the size: one memmove per RING_SIZE bytes, not one per read.
         excess = len(self.buf) - self.size
-        if excess > 0:
+        if excess > self.size:
             # Cut after a newline where one is near, so a replay rarely starts inside an escape sequence.
             nl = self.buf.find(b"\n", excess, excess + 4096)
             cut = nl + 1 if nl >= 0 else excess
@@ -226,17 +230,32 @@ class LiveSession:
             self.reading = False
 
     def _on_readable(self) -> None:
-        try:
-            data = os.read(self.master, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if exc.errno != errno.EIO:
-                log.warning("session %s: PTY read failed: %s", self.id, exc)
-            data = b""
-        if not data:  # EIO: every process holding the PTY's slave is gone: the shell exited
+        # Drain what the PTY has (up to READ_BATCH) in one wakeup: fewer, larger frames under bulk output.
+        chunks: list[bytes] = []
+        size = 0
+        eof = False
+        limit = min(READ_BATCH, max(READ_SIZE, HIGH_WATERMARK - (self.ring.end - self.acked)))
+        while size < limit:
+            try:
+                chunk = os.read(self.master, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    log.warning("session %s: PTY read failed: %s", self.id, exc)
+                eof = True
+                break
+            if not chunk:
+                eof = True
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if chunks:
+            self._output(b"".join(chunks))
+        if eof:  # EIO: every process holding the PTY's slave is gone: the shell exited
             self._shell_exited()
-            return
+
+    def _output(self, data: bytes) -> None:
         self.ring.append(data)
         self.recorder.output(data)
         self._schedule_flush()
@@ -496,6 +515,8 @@ class SessionHost:
             while not att.closed:
                 await att.wake.wait()
                 att.wake.clear()
+                if ring.end - att.sent > INTERACTIVE_BYTES and ring.end - att.sent < MAX_FRAME:
+                    await asyncio.sleep(COALESCE_SECONDS)
                 while not att.closed and att.sent < ring.end:
                     if att.sent < ring.start:  # a slow watcher fell off the ring
                         await att.client.send_frame(protocol.reset_frame())

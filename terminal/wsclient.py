@@ -87,10 +87,12 @@ class TerminalClient:
         """Wait until needle appears in the received bytes after absolute offset since; return its end."""
         raw = needle.encode() if isinstance(needle, str) else needle
         deadline = asyncio.get_running_loop().time() + timeout
+        searched = since  # absolute offset: never scan the same bytes twice (bulk output is large)
         while True:
-            i = self.data.find(raw, max(0, since - self.base))
+            i = self.data.find(raw, max(0, searched - self.base))
             if i >= 0:
                 return self.base + i + len(raw)
+            searched = max(since, self.received - len(raw) + 1)
             if self.closed_code is not None:
                 raise ConnectionError(
                     f"closed ({self.closed_code}) before {needle!r}; got {self.text()[-500:]!r}"

@@ -420,6 +420,15 @@ class BubblewrapBackend(Backend):
                 "the bubblewrap backend runs sandboxes under their own unprivileged uid range and needs "
                 "the server to run as root to set that up"
             )
+        # bwrap mounts the sandbox's files as the sandbox's own (unprivileged) root: every directory above
+        # them must be searchable by others.
+        for path in (self.state_dir, HELPER_SRC):
+            for parent in [path, *Path(path).resolve().parents]:
+                if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
+                    raise SandboxError(
+                        f"{parent} is not searchable by other users, so sandboxes cannot mount {path}: "
+                        f"chmod o+x {parent} (or set SANDBOX_DIR elsewhere)"
+                    )
 
     def _claim_slot(self) -> tuple[int, int]:
         """A uid range no other live sandbox (in any process) uses: held by a lock file until destroy."""
@@ -436,8 +445,8 @@ class BubblewrapBackend(Backend):
         raise SandboxError("no free sandbox uid range: too many live sandboxes")
 
     def provision(self, spec: SandboxSpec) -> BubblewrapSandbox:
-        self.check()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.check()
         os.chmod(self.state_dir, 0o711)  # noqa: S103  (traversable by the sandbox uids, not listable)
         slot, lock = self._claim_slot()
         outer = self.uid_base + slot * UID_RANGE

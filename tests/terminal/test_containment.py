@@ -237,3 +237,14 @@ def test_dead_sandbox_processes_are_gone_after_the_session_ends(embedded_server,
         asyncio.run(asyncio.sleep(0.1))
     assert "sleep 4242" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     embedded_server.start_web()
+
+
+def test_unreachable_sandbox_dir_gives_a_clear_error(tmp_path) -> None:
+    from terminal.sandbox import SandboxError, SandboxSpec
+    from terminal.sandbox.bubblewrap import BubblewrapBackend
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    backend = BubblewrapBackend(state_dir=private / "sandboxes", uid_base=200000)
+    with pytest.raises(SandboxError, match=r"not searchable by other users.*chmod o\+x"):
+        backend.provision(SandboxSpec(family_dir=tmp_path, family_name="x"))
