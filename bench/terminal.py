@@ -45,7 +45,9 @@ def summary(samples: list[float]) -> tuple[float, float]:
 def bench_raw_pty(echoes: int, big: Path) -> dict[str, float]:
     def spawn(cmd: str) -> tuple[int, subprocess.Popen[bytes]]:
         master, slave = os.openpty()
-        proc = subprocess.Popen(["bash", "-c", cmd], stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        proc = subprocess.Popen(
+            ["bash", "-c", cmd], stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+        )
         os.close(slave)
         return master, proc
 
@@ -128,7 +130,7 @@ async def bench_terminado(echoes: int, big: Path) -> dict[str, float]:
             await ws.send(json.dumps(["stdin", "stty -echo\r"]))
             await asyncio.sleep(0.3)
             t0 = time.perf_counter()
-            await ws.send(json.dumps(["stdin", f"cat {big}; echo __BULK_""DONE__\r"]))
+            await ws.send(json.dumps(["stdin", f"cat {big}; echo __BULK_DONE__\r"]))
             total = await until("__BULK_DONE__")
             elapsed = time.perf_counter() - t0
     finally:
@@ -145,8 +147,13 @@ def start_platform(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str, str]:
     env.pop("SESSION_HOST_SOCKET", None)
     py = sys.executable
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
-    subprocess.run([py, "manage.py", "import_tasks", "examples/tasks/ssh_key"], cwd=REPO, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [py, "manage.py", "import_tasks", "examples/tasks/ssh_key"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     setup = (
         "from django.contrib.auth.models import User; from django.test import Client;"
         "from tasks.models import Task; from terminal.services import terminal_session_create;"
@@ -155,13 +162,26 @@ def start_platform(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str, str]:
         "c = Client(HTTP_HOST='127.0.0.1'); c.force_login(u);"
         "print(s.id, c.cookies['sessionid'].value)"
     )
-    out = subprocess.run([py, "manage.py", "shell", "-c", setup], cwd=REPO, env=env, check=True,
-                         capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [py, "manage.py", "shell", "-c", setup], cwd=REPO, env=env, check=True, capture_output=True, text=True
+    ).stdout.split()
     session_id, cookie = out[-2], out[-1]
     port = free_port()
     web = subprocess.Popen(
-        [py, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--ws-per-message-deflate", "false",
-         "--log-level", "warning"], cwd=REPO, env=env,
+        [
+            py,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--port",
+            str(port),
+            "--ws-per-message-deflate",
+            "false",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
     )
     for _ in range(200):
         try:
@@ -169,7 +189,12 @@ def start_platform(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str, str]:
             break
         except OSError:
             time.sleep(0.05)
-    return web, f"ws://127.0.0.1:{port}/ws/terminal/{session_id}/", f"sessionid={cookie}", f"http://127.0.0.1:{port}"
+    return (
+        web,
+        f"ws://127.0.0.1:{port}/ws/terminal/{session_id}/",
+        f"sessionid={cookie}",
+        f"http://127.0.0.1:{port}",
+    )
 
 
 async def bench_ours(echoes: int, mb: int, tmp: Path) -> dict[str, float]:
@@ -181,9 +206,13 @@ async def bench_ours(echoes: int, mb: int, tmp: Path) -> dict[str, float]:
         await c.connect(cols=200)
         await c.wait_for("$ ", timeout=60)
         # the file is made inside the sandbox (its /tmp), the same bytes cat sends through every layer
-        await c.send_input(f"head -c {mb * 3 // 4}000000 /dev/urandom | base64 -w 76 > /tmp/big; echo MA''DE\r")
+        await c.send_input(
+            f"head -c {mb * 3 // 4}000000 /dev/urandom | base64 -w 76 > /tmp/big; echo MA''DE\r"
+        )
         await c.wait_for("MADE", timeout=120)
-        await c.send_input(f"stty raw -echo; echo RE''ADY; dd bs=1 count={echoes} status=none; stty sane -echo; clear\r")
+        await c.send_input(
+            f"stty raw -echo; echo RE''ADY; dd bs=1 count={echoes} status=none; stty sane -echo; clear\r"
+        )
         since = await c.wait_for("READY", timeout=10)
         await asyncio.sleep(0.2)
         lat = []
@@ -198,8 +227,20 @@ async def bench_ours(echoes: int, mb: int, tmp: Path) -> dict[str, float]:
         cpu0 = cpu_seconds(web.pid), time.process_time()
         t0 = time.perf_counter()
         if os.environ.get("BENCH_PROFILE"):
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", os.environ["BENCH_PROFILE"],
-                                    "-f", "raw", "-d", "4", "-p", str(web.pid)])
+            subprocess.Popen(  # samples the server for 4 s while the bulk runs
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-o",
+                    os.environ["BENCH_PROFILE"],
+                    "-f",
+                    "raw",
+                    "-d",
+                    "4",
+                    "-p",
+                    str(web.pid),
+                ]
+            )
             await asyncio.sleep(0.5)
         await c.send_input("cat /tmp/big; echo __BULK_''DONE__\r")
         end = await c.wait_for("__BULK_DONE__", since=start, timeout=300)
@@ -217,7 +258,9 @@ async def bench_ours(echoes: int, mb: int, tmp: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--echoes", type=int, default=2000)
     parser.add_argument("--mb", type=int, default=100)
     args = parser.parse_args()
@@ -225,18 +268,26 @@ def main() -> None:
         tmp = Path(d)
         tmp.chmod(0o755)  # the sandboxes' unprivileged uids must reach their files under it
         big = tmp / "big.txt"
-        subprocess.run(f"head -c {args.mb * 3 // 4}000000 /dev/urandom | base64 -w 76 > {big}", shell=True, check=True)  # noqa: S602
+        subprocess.run(
+            f"head -c {args.mb * 3 // 4}000000 /dev/urandom | base64 -w 76 > {big}", shell=True, check=True
+        )
         raw = bench_raw_pty(args.echoes, big)
         peer = asyncio.run(bench_terminado(args.echoes, big))
         ours = asyncio.run(bench_ours(args.echoes, args.mb, tmp))
     rows = [("raw PTY (limit)", raw), ("terminado (peer)", peer), ("ours (full stack, recording on)", ours)]
     print(f"{'':34}{'echo median':>14}{'echo p99':>12}{'bulk':>12}")
     for name, r in rows:
-        print(f"{name:34}{r['echo_median_us']:>11.0f} µs{r['echo_p99_us']:>9.0f} µs{r['bulk_MBps']:>8.1f} MB/s")
+        print(
+            f"{name:34}{r['echo_median_us']:>11.0f} µs{r['echo_p99_us']:>9.0f} µs{r['bulk_MBps']:>8.1f} MB/s"
+        )
     print()
-    print(f"echo median, ours - raw PTY:        {ours['echo_median_us'] - raw['echo_median_us']:+.0f} µs (aim: within 1000 µs)")
+    print(
+        f"echo median, ours - raw PTY:        {ours['echo_median_us'] - raw['echo_median_us']:+.0f} µs (aim: within 1000 µs)"
+    )
     print(f"echo median, ours / terminado:      {ours['echo_median_us'] / peer['echo_median_us']:.2f}x")
-    print(f"bulk throughput, ours / terminado:  {ours['bulk_MBps'] / peer['bulk_MBps']:.2f}x (aim: at least 2x)")
+    print(
+        f"bulk throughput, ours / terminado:  {ours['bulk_MBps'] / peer['bulk_MBps']:.2f}x (aim: at least 2x)"
+    )
     print(f"bulk throughput, ours / raw PTY:    {ours['bulk_MBps'] / raw['bulk_MBps']:.2f}x")
 
 

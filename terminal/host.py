@@ -19,9 +19,11 @@ import errno
 import fcntl
 import logging
 import os
+import select
 import struct
 import subprocess
 import termios
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -200,6 +202,9 @@ class LiveSession:
         self.master = -1
         self.proc: subprocess.Popen[bytes] | None = None
         self._pending_input = bytearray()
+        self._may_read = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._inflight = 0  # bytes the reader thread has handed over that the loop has not yet taken
         self._respawns: list[float] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self.loop = asyncio.get_running_loop()
@@ -218,44 +223,69 @@ class LiveSession:
         os.set_blocking(master, False)
         self.master = master
         self._start_reading()
+        self._reader = threading.Thread(
+            target=self._read_loop, args=(master,), name=f"pty-{self.id[:8]}", daemon=True
+        )
+        self._reader.start()
 
+    # The PTY is read by a thread of its own: the shell's writes never wait on this event loop's other
+    # work (WebSocket sends, recording), which otherwise caps bulk output at the PTY's small kernel buffer.
+    # The thread hands batches to the loop; flow control gates it through an Event.
     def _start_reading(self) -> None:
-        if not self.reading and self.master >= 0 and not self.ended:
-            self.loop.add_reader(self.master, self._on_readable)
+        if not self.reading and not self.ended:
             self.reading = True
+            self._may_read.set()
 
     def _stop_reading(self) -> None:
         if self.reading:
-            self.loop.remove_reader(self.master)
             self.reading = False
+            self._may_read.clear()
 
-    def _on_readable(self) -> None:
-        # Drain what the PTY has (up to READ_BATCH) in one wakeup: fewer, larger frames under bulk output.
-        chunks: list[bytes] = []
-        size = 0
-        eof = False
-        limit = min(READ_BATCH, max(READ_SIZE, HIGH_WATERMARK - (self.ring.end - self.acked)))
-        while size < limit:
+    def _window_left(self) -> int:
+        return HIGH_WATERMARK - (self.ring.end + self._inflight - self.acked)
+
+    def _read_loop(self, master: int) -> None:
+        while not self.ended:
+            if not self._may_read.wait(timeout=0.25):
+                continue
+            if self._window_left() <= 0:
+                self.loop.call_soon_threadsafe(self._stop_reading)
+                self._may_read.clear()
+                continue
             try:
-                chunk = os.read(self.master, READ_SIZE)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.EIO:
-                    log.warning("session %s: PTY read failed: %s", self.id, exc)
-                eof = True
-                break
-            if not chunk:
-                eof = True
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if chunks:
-            self._output(b"".join(chunks))
-        if eof:  # EIO: every process holding the PTY's slave is gone: the shell exited
-            self._shell_exited()
+                ready, _, _ = select.select([master], [], [], 0.25)
+            except (OSError, ValueError):
+                return
+            if not ready:
+                continue
+            chunks: list[bytes] = []
+            size = 0
+            eof = False
+            limit = min(READ_BATCH, max(READ_SIZE, self._window_left()))
+            while size < limit:
+                try:
+                    chunk = os.read(master, READ_SIZE)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EIO:
+                        log.warning("session %s: PTY read failed: %s", self.id, exc)
+                    eof = True
+                    break
+                if not chunk:
+                    eof = True
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            if chunks:
+                self._inflight += size
+                self.loop.call_soon_threadsafe(self._output, b"".join(chunks))
+            if eof:  # EIO: every process holding the PTY's slave is gone: the shell exited
+                self.loop.call_soon_threadsafe(self._shell_exited, master)
+                return
 
     def _output(self, data: bytes) -> None:
+        self._inflight -= len(data)
         self.ring.append(data)
         self.recorder.output(data)
         self._schedule_flush()
@@ -264,13 +294,17 @@ class LiveSession:
         if self.ring.end - self.acked > HIGH_WATERMARK:
             self._stop_reading()
 
-    def _shell_exited(self) -> None:
+    def _shell_exited(self, master: int) -> None:
+        if master != self.master:
+            return
         self._stop_reading()
+        if self._reader is not None:
+            self._reader.join(timeout=2)  # it has already returned after posting this call
         status = self.proc.wait() if self.proc else -1
-        os.close(self.master)
-        self.master = -1
         if self.ended:
             return
+        os.close(self.master)
+        self.master = -1
         now = time.monotonic()
         self._respawns = [t for t in self._respawns if now - t < 10] + [now]
         if len(self._respawns) > MAX_RESPAWNS:
@@ -334,7 +368,7 @@ class LiveSession:
         owners = [a for a in self.attachments if a.role == "owner"]
         if att.role == "owner" or not owners:
             self.acked = max(self.acked, offset)
-        if not self.reading and self.ring.end - self.acked < LOW_WATERMARK:
+        if not self.reading and self.ring.end + self._inflight - self.acked < LOW_WATERMARK:
             self._start_reading()
 
     # -- recording ------------------------------------------------------------------------------
@@ -456,6 +490,7 @@ class SessionHost:
         session.ended = True
         session.end_reason = reason
         session._stop_reading()
+        session._may_read.set()  # wake the reader thread so that it sees the end
         if session._pending_input and session.master >= 0:
             session.loop.remove_writer(session.master)
         session.recorder.marker("end")
@@ -472,6 +507,8 @@ class SessionHost:
                 await att.client.close_client(4000)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(_SANDBOX_THREADS, session.sandbox.destroy)
+        if session._reader is not None:
+            await loop.run_in_executor(None, session._reader.join, 5)
         if session.master >= 0:
             os.close(session.master)
             session.master = -1
