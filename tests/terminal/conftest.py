@@ -142,6 +142,25 @@ class PlatformServer:
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(login).result()
 
+    def end_session(self, session: TerminalSession, user) -> None:  # type: ignore[no-untyped-def]
+        """Press "End session" as user: a POST to the running server, with a CSRF token pair."""
+        import urllib.request
+
+        csrf = "e" * 32
+        req = urllib.request.Request(  # noqa: S310  (loopback test server)
+            f"{self.url}/terminal/sessions/{session.id}/end/",
+            data=f"csrfmiddlewaretoken={csrf}".encode(),
+            headers={"Cookie": f"{self.log_in(user)}; csrftoken={csrf}", "Referer": self.url + "/"},
+        )
+        urllib.request.urlopen(req, timeout=60)  # noqa: S310
+
+    async def shell(self, session: TerminalSession, user, **kw) -> TerminalClient:  # type: ignore[no-untyped-def]
+        """A client attached to the session's shell, its first prompt already there."""
+        c = self.client(session, user, **kw)
+        await c.connect(cols=200)
+        await c.wait_for("$ ", timeout=30)
+        return c
+
     def ws_url(self, session: TerminalSession) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/terminal/{session.id}/"
 

@@ -76,9 +76,7 @@ def _server_ok_and_new_session_starts(server, user) -> None:  # type: ignore[no-
     probe = new_session(user)
 
     async def start() -> None:
-        c = server.client(probe, user)
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await server.shell(probe, user)
         assert (await run(c, "echo fresh")).strip() == "fresh"
         await c.close()
 
@@ -92,13 +90,9 @@ def test_attacks_from_the_shell_are_contained(embedded_server, users, suite) -> 
     victim = new_session(users["alice"])
 
     async def scenario() -> dict[str, str]:
-        b = embedded_server.client(other, users["bob"])
-        await b.connect(cols=200)
-        await b.wait_for("$ ", timeout=30)
+        b = await embedded_server.shell(other, users["bob"])
         await run(b, "echo bob-secret > ~/secret.txt")
-        c = embedded_server.client(victim, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await embedded_server.shell(victim, users["alice"])
         results = {}
         for name, (command, _expected) in _probes(embedded_server.port, repo).items():
             results[name] = (await run(c, command)).strip()
@@ -122,9 +116,7 @@ def _bomb(server, user, command: str, check: str, timeout: float = 60) -> str:  
     session = new_session(user)
 
     async def scenario() -> str:
-        c = server.client(session, user)
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await server.shell(session, user)
         out = (await run(c, command, timeout=timeout)).strip()
         # The shell itself survived the attack and still works.
         out += "\n" + (await run(c, check, timeout=timeout)).strip()
@@ -152,9 +144,7 @@ def test_fork_bomb_is_contained(embedded_server, users, suite, settings) -> None
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        c = embedded_server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await embedded_server.shell(session, users["alice"])
         await c.send_input("b(){ b|b& }; b\r")
         await asyncio.sleep(5)
         # The bomb is at the sandbox's process limit, and the machine is fine.
@@ -165,22 +155,7 @@ def test_fork_bomb_is_contained(embedded_server, users, suite, settings) -> None
     async_to_sync(scenario)()
     _server_ok_and_new_session_starts(embedded_server, users["bob"])
     # Ending the session kills every process of the bomb.
-    from django.test import Client
-
-    web = Client(HTTP_HOST="127.0.0.1")
-    web.force_login(users["alice"])
-    import urllib.request
-
-    csrf = "c" * 32
-    req = urllib.request.Request(  # noqa: S310  (loopback test server)
-        f"{embedded_server.url}/terminal/sessions/{session.id}/end/",
-        data=f"csrfmiddlewaretoken={csrf}".encode(),
-        headers={
-            "Cookie": f"{embedded_server.log_in(users['alice'])}; csrftoken={csrf}",
-            "Referer": embedded_server.url,
-        },
-    )
-    urllib.request.urlopen(req, timeout=60)  # noqa: S310
+    embedded_server.end_session(session, users["alice"])
     assert all(n < 10 for n in _sandbox_pids())
 
 
@@ -218,9 +193,7 @@ def test_dead_sandbox_processes_are_gone_after_the_session_ends(embedded_server,
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        c = embedded_server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await embedded_server.shell(session, users["alice"])
         await run(c, "sleep 4242 & true")
         await c.close()
 

@@ -27,9 +27,7 @@ def test_flood_to_a_slow_client_keeps_memory_flat_and_ctrl_c_stops_it(server, us
     pids = [p.pid for p in (server.web, server.host) if p is not None]
 
     async def scenario() -> dict[str, float]:
-        c = server.client(session, users["alice"], auto_ack=False)
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await server.shell(session, users["alice"], auto_ack=False)
         await c.ack()
         # 100 MB of output, far more than any buffer on the way.
         await c.send_input("head -c 100000000 /dev/zero | tr '\\\\0' 'x' | fold -w 100; echo FLOOD-DONE\r")

@@ -108,9 +108,7 @@ def test_killed_session_host_loses_at_most_the_last_second(remote_server, users,
     session = new_session(users["alice"])
 
     async def scenario() -> float:
-        c = remote_server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await remote_server.shell(session, users["alice"])
         await run(c, "true")
         await c.send_input("while true; do echo T=$(date +%s.%N); sleep 0.05; done\r")
         await asyncio.sleep(3)

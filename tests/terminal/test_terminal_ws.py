@@ -21,9 +21,7 @@ def test_type_and_reconnect_to_the_same_shell(server, users, suite) -> None:
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        c = server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await server.shell(session, users["alice"])
         out = await run(c, "export X=42; echo hello; whoami; pwd")
         assert out.split() == ["hello", "agent", "/home/agent"]
         seen = c.received
@@ -55,9 +53,7 @@ def test_who_may_attach(server, users, suite) -> None:
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        owner = server.client(session, users["alice"])
-        await owner.connect(cols=200)
-        await owner.wait_for("$ ", timeout=30)
+        owner = await server.shell(session, users["alice"])
         # Another contractor: refused at the handshake.
         with pytest.raises(websockets.InvalidStatus) as err:
             await server.client(session, users["bob"]).connect()
@@ -105,9 +101,7 @@ def test_garbage_frames_get_a_clear_error_and_the_session_survives(server, users
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        c = server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await server.shell(session, users["alice"])
         for garbage in (b"", b"\xff\x00", b"r{not json", b"r" + b'{"cols": 0, "rows": 5}', b"a123", b"h[]"):
             await c.ws.send(garbage)
         await c.ws.send("a text frame")
@@ -141,9 +135,7 @@ def test_job_control_works(server, users, suite) -> None:
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        c = server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await server.shell(session, users["alice"])
         out = await run(c, "echo $TERM; id -u; test -t 0 && echo has-a-tty")
         assert out.split() == ["xterm-256color", "1000", "has-a-tty"]
         await c.send_input("sleep 300\r")
@@ -162,22 +154,11 @@ def test_job_control_works(server, users, suite) -> None:
 
 def test_ended_session_refuses_input_and_attach(server, users, suite) -> None:
     session = new_session(users["alice"])
-    cookie = server.log_in(users["alice"])
 
     async def scenario() -> None:
-        c = server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await server.shell(session, users["alice"])
         # End it through the page, as the user would (a POST to the platform server).
-        import urllib.request
-
-        csrf = "t" * 32
-        req = urllib.request.Request(  # noqa: S310  (loopback test server)
-            f"{server.url}/terminal/sessions/{session.id}/end/",
-            data=f"csrfmiddlewaretoken={csrf}".encode(),
-            headers={"Cookie": f"{cookie}; csrftoken={csrf}", "Referer": server.url + "/"},
-        )
-        await asyncio.get_running_loop().run_in_executor(None, urllib.request.urlopen, req)
+        await asyncio.get_running_loop().run_in_executor(None, server.end_session, session, users["alice"])
         await c.wait_status(lambda s: s.get("state") == "ended")
         again = server.client(session, users["alice"])
         await again.connect()
@@ -201,9 +182,7 @@ def test_paused_session_refuses_input_with_reason(remote_server, users, suite) -
         from django.conf import settings
 
         settings.SESSION_HOST_SOCKET = remote_server.socket_path
-        c = remote_server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await remote_server.shell(session, users["alice"])
         await remote_set_input(str(session.id), "paused", marker="pause")
         await c.wait_status(lambda s: s.get("input") is False and s.get("reason") == "paused")
         await c.send_input("echo typed-while-paused\r")
@@ -223,9 +202,7 @@ def test_restarting_the_web_process_kills_no_shell(remote_server, users, suite) 
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        c = remote_server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        c = await remote_server.shell(session, users["alice"])
         await run(c, "export KEPT=yes; sleep 1000 & echo started")
         remote_server.stop_web(signal.SIGKILL)
         await asyncio.sleep(0.3)
@@ -245,9 +222,7 @@ def test_restarting_embedded_server_ends_session_clearly(embedded_server, users,
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        c = embedded_server.client(session, users["alice"])
-        await c.connect(cols=200)
-        await c.wait_for("$ ", timeout=30)
+        await embedded_server.shell(session, users["alice"])
         embedded_server.stop_web()
         embedded_server.start_web()
         again = embedded_server.client(session, users["alice"])
