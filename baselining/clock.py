@@ -13,6 +13,7 @@ with an explicit `now`. The rules:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -88,7 +89,7 @@ def check(events: Sequence[Event], new: Event) -> None:
             if end < start:
                 raise ClockError(f"period {start} - {end} ends before it starts")
         ordered = sorted(new.periods)
-        for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(ordered):
             if start < end:
                 raise ClockError("corrected periods overlap")
         return

@@ -61,7 +61,7 @@ def logs(draw: st.DrawFn) -> tuple[list[Event], int]:
 
 def oracle(events: list[Event], now: int) -> int:
     """Count the running seconds one by one: an implementation that shares nothing with the real one."""
-    running = set()
+    running: set[int] = set()
     current = None
     for e in events:
         at = int((e.at - T0).total_seconds())
@@ -104,7 +104,7 @@ def test_idle_stretches_are_removed(log: tuple[list[Event], int]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(logs(), st.sampled_from(list(Kind)), st.integers(-100, 100))
 def test_check_accepts_exactly_the_valid_transitions(log, kind: Kind, dt: int) -> None:
-    events, now = log
+    events, _now = log
     last = int((events[-1].at - T0).total_seconds())
     new = Event(
         kind, t(last + dt), reason="fixing a forgotten pause" if kind == Kind.STAFF_CORRECTION else ""
