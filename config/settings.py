@@ -175,3 +175,6 @@ SANDBOX_PIDS = int(os.environ.get("SANDBOX_PIDS", "512"))
 SANDBOX_MAX_MEMORY_MB = int(os.environ.get("SANDBOX_MAX_MEMORY_MB", "8192"))
 SANDBOX_MAX_HOME_MB = int(os.environ.get("SANDBOX_MAX_HOME_MB", "8192"))
 SANDBOX_MAX_CPUS = float(os.environ.get("SANDBOX_MAX_CPUS", "2"))
+# Assignments: at most this many open per contractor; a reservation not started in time expires.
+MAX_OPEN_ASSIGNMENTS = int(os.environ.get("MAX_OPEN_ASSIGNMENTS", "3"))
+RESERVATION_HOURS = float(os.environ.get("RESERVATION_HOURS", "72"))

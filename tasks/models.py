@@ -15,6 +15,8 @@ FAMILY_NAME_VALIDATOR = RegexValidator(
 
 class TaskFamily(models.Model):
     name = models.CharField(max_length=200, unique=True, validators=[FAMILY_NAME_VALIDATOR])
+    # Who wrote it: never assigned to baseline or QA their own family.
+    authors = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="authored_families")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

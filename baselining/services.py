@@ -1,0 +1,94 @@
+"""Writes for contractors and assignments. Claiming is race-safe (docs/timing.md, conventions #6)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from baselining.models import (
+    COUNTS_TOWARDS_TARGET,
+    OPEN_ASSIGNMENT_STATUSES,
+    Assignment,
+    AssignmentKind,
+    AssignmentStatus,
+    ContractorProfile,
+    ContractorStatus,
+)
+from baselining.selectors import eligible_tasks
+from tasks.models import Task
+
+RULES_VERSION = "2026-11"
+ERR_NOT_ACTIVE = "your contractor profile is not active"
+ERR_RULES = "accept the baselining rules first"
+ERR_CAPACITY = "you already have {n} open assignments; finish one first"
+ERR_NOTHING = "no task is available for you right now"
+
+
+class AssignmentError(Exception):
+    pass
+
+
+def contractor_accept_rules(*, user: User, at: datetime | None = None) -> ContractorProfile:
+    profile, _ = ContractorProfile.objects.get_or_create(user=user)
+    profile.rules_version = RULES_VERSION
+    profile.rules_accepted_at = at or timezone.now()
+    profile.save(update_fields=["rules_version", "rules_accepted_at"])
+    return profile
+
+
+def assignment_claim_next(
+    *, contractor: User, kind: str = AssignmentKind.BASELINE, now: datetime | None = None
+) -> Assignment:
+    """Give the contractor the highest-priority eligible task ("Get my next task").
+
+    Race-safe: the contractor's profile row is locked first (one claim per contractor at a time, which
+    makes the capacity check exact), then the candidate task's row (so its target is checked against a
+    count no one else is changing). Claims that lose a race move on to the next candidate; the database's
+    unique (contractor, task) constraint is the last line against a duplicate.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        profile = ContractorProfile.objects.select_for_update().filter(user=contractor).first()
+        if profile is None or profile.status != ContractorStatus.ACTIVE:
+            raise AssignmentError(ERR_NOT_ACTIVE)
+        if profile.rules_version != RULES_VERSION:
+            raise AssignmentError(ERR_RULES)
+        open_count = Assignment.objects.filter(
+            contractor=contractor, status__in=OPEN_ASSIGNMENT_STATUSES
+        ).count()
+        if open_count >= settings.MAX_OPEN_ASSIGNMENTS:
+            raise AssignmentError(ERR_CAPACITY.format(n=open_count))
+    for candidate in eligible_tasks(contractor=contractor, kind=kind):
+        try:
+            with transaction.atomic():
+                ContractorProfile.objects.select_for_update().get(pk=profile.pk)
+                # of=("self",): PostgreSQL cannot lock the nullable side of the latest_version join.
+                task = (
+                    Task.objects.select_for_update(of=("self",))
+                    .select_related("latest_version")
+                    .get(pk=candidate.task.pk)
+                )
+                taken = Assignment.objects.filter(COUNTS_TOWARDS_TARGET, task=task).count()
+                if kind == AssignmentKind.BASELINE and taken >= task.target_baselines:
+                    continue
+                if Assignment.objects.filter(
+                    contractor=contractor, status__in=OPEN_ASSIGNMENT_STATUSES
+                ).count() >= (settings.MAX_OPEN_ASSIGNMENTS):
+                    raise AssignmentError(ERR_CAPACITY.format(n=settings.MAX_OPEN_ASSIGNMENTS))
+                if task.latest_version is None:
+                    continue
+                return Assignment.objects.create(
+                    contractor=contractor,
+                    task=task,
+                    task_version=task.latest_version,
+                    kind=kind,
+                    status=AssignmentStatus.RESERVED,
+                    reserved_until=now + timedelta(hours=settings.RESERVATION_HOURS),
+                )
+        except IntegrityError:
+            continue  # a concurrent claim of ours got this task first
+    raise AssignmentError(ERR_NOTHING)

@@ -1,0 +1,152 @@
+"""Who gets which task: eligibility, priority, capacity, and claims racing each other."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from baselining.models import (
+    Assignment,
+    AssignmentKind,
+    AssignmentStatus,
+    ContractorProfile,
+    ContractorStatus,
+)
+from baselining.selectors import eligible_tasks
+from baselining.services import (
+    ERR_CAPACITY,
+    ERR_NOT_ACTIVE,
+    ERR_NOTHING,
+    ERR_RULES,
+    AssignmentError,
+    assignment_claim_next,
+    contractor_accept_rules,
+)
+from tasks.models import Task, TaskStatus
+from tasks.services.status import task_set_status
+
+pytestmark = [pytest.mark.sandbox]
+ALL_AREAS = [{"area": a, "years": 3} for a in ("software engineering", "data science", "site reliability")]
+
+
+def _contractor(name: str, areas=ALL_AREAS):  # type: ignore[no-untyped-def]
+    user = get_user_model().objects.create_user(name, password="x-pass-123")
+    ContractorProfile.objects.create(user=user, status=ContractorStatus.ACTIVE, expertise=areas)
+    contractor_accept_rules(user=user)
+    return user
+
+
+@pytest.fixture
+def staff(db):  # type: ignore[no-untyped-def]
+    return get_user_model().objects.create_user("boss", password="x-pass-123", is_staff=True)
+
+
+def _ready(staff, *task_ids: str) -> list[Task]:  # type: ignore[no-untyped-def]
+    tasks = []
+    for task_id in task_ids:
+        family, name = task_id.split("/")
+        task = Task.objects.get(family__name=family, name=name)
+        task_set_status(task=task, status=TaskStatus.READY, by=staff)
+        tasks.append(task)
+    return tasks
+
+
+@pytest.mark.django_db
+def test_only_ready_matching_unattempted_tasks_not_their_own(demo_suite, staff) -> None:
+    _ready(staff, "ssh_key/find_key", "csv_stats/mean_latency", "email_reply/meeting", "blackbox/identify")
+    data_person = _contractor("dana", [{"area": "Data Science", "years": 5}])
+    names = {c.task.name for c in eligible_tasks(contractor=data_person, kind=AssignmentKind.BASELINE)}
+    # email_reply names no expertise (anyone); ssh_key and blackbox want software engineering
+    assert names == {"mean_latency", "meeting"}
+
+    author = _contractor("ann")
+    Task.objects.get(name="find_key").family.authors.add(author)
+    names = {c.task.name for c in eligible_tasks(contractor=author, kind=AssignmentKind.BASELINE)}
+    assert "find_key" not in names and "identify" in names
+
+    a = assignment_claim_next(contractor=author)
+    names_after = {c.task.name for c in eligible_tasks(contractor=author, kind=AssignmentKind.BASELINE)}
+    assert a.task.name not in names_after  # attempted: never again, any version, any kind
+    assert {c.task.name for c in eligible_tasks(contractor=author, kind=AssignmentKind.QA)} == set()
+
+
+@pytest.mark.django_db
+def test_priority_is_fewest_baselines_for_the_target_then_oldest(demo_suite, staff) -> None:
+    first, second = _ready(staff, "email_reply/meeting", "email_reply/refund")
+    Task.objects.filter(pk=second.pk).update(target_baselines=10)
+    a = _contractor("a1")
+    b = _contractor("b1")
+    got_a = assignment_claim_next(contractor=a)
+    got_b = assignment_claim_next(contractor=b)
+    # both start at 0 filled: the older task first; then meeting is 1/3 filled, refund 0/10
+    assert (got_a.task, got_b.task) == (first, second)
+    assert got_a.status == AssignmentStatus.RESERVED and got_a.reserved_until is not None
+    assert got_a.task_version == first.latest_version
+
+
+@pytest.mark.django_db
+def test_claim_refusals(demo_suite, staff, settings) -> None:
+    _ready(staff, "email_reply/meeting", "email_reply/refund", "binary_pattern/squares")
+    user = get_user_model().objects.create_user("newbie", password="x-pass-123")
+    with pytest.raises(AssignmentError, match=ERR_NOT_ACTIVE):
+        assignment_claim_next(contractor=user)
+    ContractorProfile.objects.create(user=user, status=ContractorStatus.ACTIVE)
+    with pytest.raises(AssignmentError, match=ERR_RULES):
+        assignment_claim_next(contractor=user)
+    contractor_accept_rules(user=user)
+    settings.MAX_OPEN_ASSIGNMENTS = 2
+    assignment_claim_next(contractor=user)
+    assignment_claim_next(contractor=user)
+    with pytest.raises(AssignmentError, match=ERR_CAPACITY.format(n=2)):
+        assignment_claim_next(contractor=user)
+    settings.MAX_OPEN_ASSIGNMENTS = 5
+    assignment_claim_next(contractor=user)
+    with pytest.raises(AssignmentError, match=ERR_NOTHING):
+        assignment_claim_next(contractor=user)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_contractors_claiming_at_once(demo_suite, settings) -> None:
+    """Against PostgreSQL in CI: no task past its target, no contractor with a task twice."""
+    staff = get_user_model().objects.create_user("boss2", password="x-pass-123", is_staff=True)
+    tasks = _ready(
+        staff, "email_reply/meeting", "email_reply/refund", "binary_pattern/squares", "ssh_key/find_key"
+    )
+    settings.MAX_OPEN_ASSIGNMENTS = 3
+    contractors = [_contractor(f"c{i:02d}") for i in range(20)]
+    barrier = threading.Barrier(len(contractors))
+    errors: list[BaseException] = []
+    outcomes: Counter[str] = Counter()
+
+    def claim(user) -> None:  # type: ignore[no-untyped-def]
+        try:
+            barrier.wait()
+            for _ in range(2):
+                try:
+                    assignment_claim_next(contractor=user)
+                    outcomes["claimed"] += 1
+                except AssignmentError:
+                    outcomes["refused"] += 1
+        except BaseException as exc:  # noqa: BLE001  (reported below, with the database's own words)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(u,)) for u in contractors]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+    assert not errors, errors
+    per_task = Counter(Assignment.objects.values_list("task_id", flat=True))
+    assert all(per_task[t.pk] <= t.target_baselines for t in tasks), per_task
+    pairs = list(Assignment.objects.values_list("contractor_id", "task_id"))
+    assert len(pairs) == len(set(pairs))
+    # every slot was taken: 4 tasks x 3 targets, out of 40 claims
+    assert sum(per_task.values()) == 12 == outcomes["claimed"]
+    assert outcomes["refused"] == 28
+    print(f"concurrency on {connection.vendor}: {dict(outcomes)}")
