@@ -131,7 +131,7 @@ def test_twenty_contractors_claiming_at_once(demo_suite, settings) -> None:
                     outcomes["claimed"] += 1
                 except AssignmentError:
                     outcomes["refused"] += 1
-        except BaseException as exc:  # noqa: BLE001  (reported below, with the database's own words)
+        except BaseException as exc:  # reported below, with the database's own words
             errors.append(exc)
         finally:
             connection.close()
