@@ -88,3 +88,88 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.task} for {self.contractor}"
+
+
+class SessionState(models.TextChoices):
+    CREATED = "created", "Created"  # the contractor has not opened the terminal yet
+    LIVE = "live", "Live"
+    SCORING = "scoring", "Scoring"
+    MANUAL_SCORING = "manual_scoring", "Waiting for manual scoring"
+    ENDED = "ended", "Ended"
+    FAILED = "failed", "Failed"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+    GAVE_UP = "gave_up", "Gave up"
+    TIME_LIMIT = "time_limit", "Time limit"
+    PENDING_MANUAL = "pending_manual", "Waiting for manual scoring"
+    ERROR = "error", "Scoring error"
+
+
+class ReviewStatus(models.TextChoices):
+    PENDING = "pending", "Pending review"
+    VALID = "valid", "Valid"
+    INVALID = "invalid", "Invalid"
+
+
+class BaselineSession(models.Model):
+    """One attempt at one assignment: the terminal session, the clock log, the submission and its score."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="session")
+    terminal = models.OneToOneField(
+        "terminal.TerminalSession", on_delete=models.PROTECT, related_name="baseline", null=True, blank=True
+    )
+    state = models.CharField(max_length=16, choices=SessionState.choices, default=SessionState.CREATED)
+    submission = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    give_up_reason = models.CharField(max_length=300, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    scoring_error = models.TextField(blank=True)
+    intermediate_scores = models.JSONField(
+        default=list, blank=True
+    )  # [{score, message, details, at, elapsed}]
+    working_seconds = models.FloatField(null=True, blank=True)  # fixed when the clock ends (and corrections)
+    review_status = models.CharField(
+        max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(score__isnull=True) | models.Q(score__gte=0, score__lte=1),
+                name="baseline_score_in_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(working_seconds__isnull=True) | models.Q(working_seconds__gte=0),
+                name="baseline_working_time_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"session of {self.assignment}"
+
+
+class ClockEvent(models.Model):
+    """The clock's append-only log (baselining/clock.py turns it into working time)."""
+
+    session = models.ForeignKey(BaselineSession, on_delete=models.CASCADE, related_name="clock_events")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20)
+    at = models.DateTimeField()
+    since = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+    periods = models.JSONField(default=list, blank=True)  # staff_correction: [[start, end], ...] ISO times
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [models.UniqueConstraint(fields=["session", "seq"], name="clock_event_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at}"

@@ -7,6 +7,7 @@ unchanged in both directions. Every message is length-prefixed (4 bytes, big-end
     {"op": "close", "session_id", "reason"}     -> {"ok": true}
     {"op": "set_input", "session_id", "reason", "marker"} -> {"ok": true}
     {"op": "marker", "session_id", "label"}     -> {"ok": true, "at": seconds | null}
+    {"op": "exec", "session_id", "argv", "user", "stdin", "timeout"} -> {"ok", "returncode", "stdout", ...}
 
 Backpressure crosses the socket: the web side reads the next frame only after the browser's WebSocket has
 taken the previous one, so the host's pump waits on a full socket and the PTY stops being read.
@@ -15,6 +16,7 @@ taken the previous one, so the host's pump waits on a full socket and the PTY st
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -29,7 +31,7 @@ from terminal.gateway import Gateway
 from terminal.host import Attachment, AttachRequest, SessionHost
 
 log = logging.getLogger(__name__)
-MAX_MESSAGE = 1024 * 1024
+MAX_MESSAGE = 16 * 1024 * 1024  # exec results carry a command's output
 
 
 async def read_message(reader: asyncio.StreamReader) -> bytes:
@@ -97,6 +99,32 @@ class HostServer:
             elif op == "set_input":
                 await self.host.set_input(str(doc["session_id"]), doc.get("reason"), doc.get("marker"))
                 await client.send_frame(b'{"ok": true}')
+            elif op == "exec":
+                live = self.host.get(str(doc["session_id"]))
+                if live is None:
+                    await client.send_frame(b'{"ok": false, "reason": "no such live session"}')
+                    return
+                ran = await asyncio.get_running_loop().run_in_executor(
+                    None,
+                    lambda: live.sandbox.exec(
+                        list(doc["argv"]),
+                        user="root" if doc.get("user") == "root" else "agent",
+                        stdin=base64.b64decode(doc.get("stdin") or ""),
+                        timeout=float(doc.get("timeout", 60)),
+                        cwd=doc.get("cwd"),
+                    ),
+                )
+                await client.send_frame(
+                    json.dumps(
+                        {
+                            "ok": True,
+                            "returncode": ran.returncode,
+                            "stdout": base64.b64encode(ran.stdout).decode(),
+                            "stderr": base64.b64encode(ran.stderr).decode(),
+                            "timed_out": ran.timed_out,
+                        }
+                    ).encode()
+                )
             elif op == "marker":
                 at = self.host.marker(str(doc["session_id"]), str(doc["label"]))
                 await client.send_frame(json.dumps({"ok": True, "at": at}).encode())

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tasks.models import TaskVersion
+from terminal import signals
 from terminal.models import SessionPurpose, SessionStatus, TerminalSession
 
 ERR_NOT_STAFF = "only staff may open trial sessions"
@@ -36,6 +37,10 @@ def terminal_session_mark_live(*, session_id: Any, fingerprint: dict[str, Any]) 
             s.started_at = timezone.now()
             s.fingerprint = fingerprint
             s.save(update_fields=["status", "started_at", "fingerprint"])
+            at = s.started_at
+            transaction.on_commit(
+                lambda: signals.session_live.send(sender=TerminalSession, session_id=s.id, at=at)
+            )
 
 
 def terminal_session_end(*, session_id: Any, reason: str, failed: bool = False) -> None:
@@ -48,3 +53,8 @@ def terminal_session_end(*, session_id: Any, reason: str, failed: bool = False) 
         s.ended_at = timezone.now()
         s.end_reason = reason[:300]
         s.save(update_fields=["status", "ended_at", "end_reason"])
+        transaction.on_commit(
+            lambda: signals.session_ended.send(
+                sender=TerminalSession, session_id=s.id, reason=s.end_reason, failed=failed
+            )
+        )

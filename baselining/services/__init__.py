@@ -1,0 +1,23 @@
+"""Every write of the baselining workflow: assignments (assignments.py) and sessions (sessions.py)."""
+
+from baselining.services.assignments import (
+    ERR_CAPACITY,
+    ERR_NOT_ACTIVE,
+    ERR_NOTHING,
+    ERR_RULES,
+    RULES_VERSION,
+    AssignmentError,
+    assignment_claim_next,
+    contractor_accept_rules,
+)
+
+__all__ = [
+    "ERR_CAPACITY",
+    "ERR_NOTHING",
+    "ERR_NOT_ACTIVE",
+    "ERR_RULES",
+    "RULES_VERSION",
+    "AssignmentError",
+    "assignment_claim_next",
+    "contractor_accept_rules",
+]

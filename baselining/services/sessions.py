@@ -1,0 +1,229 @@
+"""Baseline sessions: open, the clock (start, pause, resume), submit or give up, scoring, the outcome.
+
+Every clock change is an append to the session's event log under a row lock on the session; working
+time is computed from the log by baselining/clock.py. Side effects (Celery jobs, the session host) run
+after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from baselining import clock
+from baselining.models import (
+    Assignment,
+    AssignmentStatus,
+    BaselineSession,
+    ClockEvent,
+    Outcome,
+    SessionState,
+)
+from tasks.family_runner import MethodFailure
+from tasks.services.environment import task_score
+from terminal import control
+from terminal.models import TerminalSession
+from terminal.sandbox import SandboxError
+from terminal.services import terminal_session_create
+
+log = logging.getLogger(__name__)
+
+ERR_NOT_LIVE = "the session is not running (state: {state})"
+ERR_ALREADY_SUBMITTED = "the session has already been submitted"
+ERR_REASON = "say why you give up"
+ERR_NOT_YOURS = "this is not your assignment"
+
+
+class SessionError(Exception):
+    pass
+
+
+def _events(session: BaselineSession) -> list[clock.Event]:
+    out = []
+    for row in session.clock_events.order_by("seq"):
+        periods = tuple((datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in row.periods or [])
+        out.append(clock.Event(clock.Kind(row.kind), row.at, row.reason, row.since, periods))
+    return out
+
+
+def clock_events(session: BaselineSession) -> list[clock.Event]:
+    return _events(session)
+
+
+def clock_append(*, session: BaselineSession, event: clock.Event, by: Any = None) -> ClockEvent:
+    """Append one event to the session's clock log; ClockError if it does not fit (nothing written)."""
+    with transaction.atomic():
+        locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
+        events = _events(locked)
+        clock.check(events, event)
+        return ClockEvent.objects.create(
+            session=locked,
+            seq=len(events) + 1,
+            kind=event.kind,
+            at=event.at,
+            since=event.since,
+            reason=event.reason,
+            periods=[[a.isoformat(), b.isoformat()] for a, b in event.periods],
+            by=by,
+        )
+
+
+def working_seconds(session: BaselineSession, now: datetime | None = None) -> float:
+    return clock.working_seconds(_events(session), now or timezone.now())
+
+
+def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSession:
+    """The contractor opens an assignment: its terminal session is created (idempotent)."""
+    if assignment.contractor_id != user.pk:
+        raise SessionError(ERR_NOT_YOURS)
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        existing = BaselineSession.objects.filter(assignment=locked).first()
+        if existing is not None:
+            return existing
+        terminal = terminal_session_create(user=user, task_version=locked.task_version, purpose=locked.kind)
+        session = BaselineSession.objects.create(assignment=locked, terminal=terminal)
+        locked.status = AssignmentStatus.IN_PROGRESS
+        locked.save(update_fields=["status"])
+        return session
+
+
+def baseline_session_started(*, terminal_session_id: Any, at: datetime) -> None:
+    """The sandbox is ready and the contractor is attached: the clock starts (once)."""
+    with transaction.atomic():
+        session = BaselineSession.objects.select_for_update().filter(terminal_id=terminal_session_id).first()
+        if session is None or session.state != SessionState.CREATED:
+            return
+        clock_append(session=session, event=clock.Event(clock.Kind.STARTED, at))
+        session.state = SessionState.LIVE
+        session.save(update_fields=["state"])
+
+
+def baseline_session_pause(
+    *,
+    session: BaselineSession,
+    reason: str = clock.PauseReason.MANUAL,
+    at: datetime | None = None,
+    since: datetime | None = None,
+) -> None:
+    """Stop the clock; input is refused until resumed."""
+    at = at or timezone.now()
+    clock_append(session=session, event=clock.Event(clock.Kind.PAUSED, at, reason=reason, since=since))
+    terminal_id = str(session.terminal_id)
+    transaction.on_commit(lambda: control.set_input(terminal_id, f"paused ({reason})", marker="pause"))
+
+
+def baseline_session_resume(*, session: BaselineSession, at: datetime | None = None) -> None:
+    clock_append(session=session, event=clock.Event(clock.Kind.RESUMED, at or timezone.now()))
+    terminal_id = str(session.terminal_id)
+    transaction.on_commit(lambda: control.set_input(terminal_id, None, marker="resume"))
+
+
+def baseline_session_submit(*, session: BaselineSession, submission: str, at: datetime | None = None) -> bool:
+    """Submit once. A second submit (a double click) changes nothing and returns False.
+
+    The clock stops at the submit; scoring runs as a Celery job inside the live sandbox.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
+        if locked.submitted_at is not None:
+            return False
+        if locked.state != SessionState.LIVE:
+            raise SessionError(ERR_NOT_LIVE.format(state=locked.state))
+        clock_append(session=locked, event=clock.Event(clock.Kind.SUBMITTED, at))
+        locked.submission = submission
+        locked.submitted_at = at
+        locked.state = SessionState.SCORING
+        locked.working_seconds = clock.working_seconds(_events(locked), at)
+        locked.save(update_fields=["submission", "submitted_at", "state", "working_seconds"])
+        terminal_id, pk = str(locked.terminal_id), locked.pk
+
+        def after() -> None:
+            from baselining.tasks import score_session
+
+            control.set_input(terminal_id, "submitted: scoring", marker="submit")
+            score_session.delay(pk)
+
+        transaction.on_commit(after)
+    return True
+
+
+def baseline_session_give_up(*, session: BaselineSession, reason: str, at: datetime | None = None) -> None:
+    if not reason.strip():
+        raise SessionError(ERR_REASON)
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
+        if locked.state not in (SessionState.LIVE, SessionState.CREATED):
+            raise SessionError(ERR_NOT_LIVE.format(state=locked.state))
+        clock_append(session=locked, event=clock.Event(clock.Kind.GAVE_UP, at, reason=reason))
+        _finish(locked, Outcome.GAVE_UP, at, give_up_reason=reason)
+        terminal_id = str(locked.terminal_id)
+    transaction.on_commit(lambda: control.end(terminal_id, f"gave up: {reason}"))
+
+
+def _finish(session: BaselineSession, outcome: str, at: datetime, **fields: Any) -> None:
+    session.outcome = outcome
+    session.state = SessionState.MANUAL_SCORING if outcome == Outcome.PENDING_MANUAL else SessionState.ENDED
+    session.ended_at = at
+    session.working_seconds = clock.working_seconds(_events(session), at)
+    for k, v in fields.items():
+        setattr(session, k, v)
+    session.save()
+    assignment = session.assignment
+    assignment.status = AssignmentStatus.COMPLETED
+    assignment.success = outcome == Outcome.SUCCESS if outcome != Outcome.PENDING_MANUAL else None
+    assignment.save(update_fields=["status", "success"])
+
+
+def baseline_session_score(*, session_id: int) -> BaselineSession | None:
+    """Run the task's scorer in the live sandbox, record the outcome, then tear the sandbox down."""
+    session = (
+        BaselineSession.objects.select_related(
+            "assignment__task_version__family_version__family", "assignment__task_version__task", "terminal"
+        )
+        .filter(pk=session_id)
+        .first()
+    )
+    if session is None or session.state != SessionState.SCORING:
+        return session
+    tv = session.assignment.task_version
+    terminal_id = str(session.terminal_id)
+    sandbox = control.sandbox_for(terminal_id)
+    score: float | None = None
+    error = ""
+    try:
+        if sandbox is None:
+            raise SandboxError("the sandbox is gone before scoring")
+        result = task_score(
+            sandbox=sandbox,
+            task_version=tv,
+            submission=session.submission,
+            score_log=session.intermediate_scores,
+        )
+        score = result.score
+    except (MethodFailure, SandboxError) as exc:
+        error = str(exc)
+        log.warning("scoring session %s failed: %s", session_id, exc)
+    with transaction.atomic():
+        locked = BaselineSession.objects.select_for_update().get(pk=session_id)
+        if locked.state != SessionState.SCORING:
+            return locked
+        if error:
+            outcome = Outcome.ERROR
+        elif score is None:
+            outcome = Outcome.PENDING_MANUAL
+        else:
+            outcome = Outcome.SUCCESS if score >= tv.success_threshold else Outcome.FAILURE
+        _finish(locked, outcome, locked.submitted_at or timezone.now(), score=score, scoring_error=error)
+    control.end(terminal_id, f"submitted; {outcome}")
+    return locked
+
+
+def on_terminal_live(sender: type[TerminalSession], session_id: Any, at: datetime, **kwargs: Any) -> None:
+    baseline_session_started(terminal_session_id=session_id, at=at)

@@ -1,0 +1,14 @@
+"""Celery entry points of the baselining workflow: thin, named, re-fetching their row."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="baselining.score_session", acks_late=True, max_retries=0)
+def score_session(session_id: int) -> str:
+    """Score a submitted session inside its live sandbox and record the outcome."""
+    from baselining.services.sessions import baseline_session_score
+
+    session = baseline_session_score(session_id=session_id)
+    return session.outcome if session is not None else "gone"

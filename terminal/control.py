@@ -1,0 +1,116 @@
+"""Reach a live session's host from synchronous code (services, Celery tasks): wherever the host runs.
+
+Embedded: the host lives on the web process's event loop; calls are scheduled there and awaited from
+this (other) thread. Remote: one request over SESSION_HOST_SOCKET. A `sandbox_for` handle runs commands
+in the live sandbox either way, so scoring sees exactly the contractor's files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Coroutine
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+
+from terminal.sandbox import ExecResult, Sandbox, SandboxError
+from terminal.sandbox.base import User
+
+TIMEOUT = 60.0
+
+
+def _embedded_call(session_id: str, make: Any) -> Any:
+    from terminal.gateway import host_with_hooks
+
+    host = host_with_hooks()
+    live = host.get(session_id)
+    if live is None:
+        return None
+    coro: Coroutine[Any, Any, Any] = make(host)
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is live.loop:
+        raise RuntimeError("terminal.control is for synchronous callers; await the host directly here")
+    return asyncio.run_coroutine_threadsafe(coro, live.loop).result(TIMEOUT)
+
+
+def set_input(session_id: str, reason: str | None, marker: str | None = None) -> None:
+    """Refuse input with a reason (None allows it again) and mark the recording."""
+    if settings.SESSION_HOST_SOCKET:
+        from terminal.remote import remote_set_input
+
+        async_to_sync(remote_set_input)(session_id, reason, marker)
+    else:
+        _embedded_call(session_id, lambda host: host.set_input(session_id, reason, marker))
+
+
+def end(session_id: str, reason: str) -> None:
+    """End the live session (sandbox destroyed, recording closed). No-op if it is not live."""
+    if settings.SESSION_HOST_SOCKET:
+        from terminal.remote import remote_close
+
+        async_to_sync(remote_close)(session_id, reason)
+    else:
+        _embedded_call(session_id, lambda host: host.close(session_id, reason))
+
+
+class RemoteSandbox(Sandbox):
+    """A live sandbox owned by the session host process, used over its socket."""
+
+    def __init__(self, session_id: str) -> None:
+        self.id = session_id
+
+    def exec(
+        self,
+        argv: list[str],
+        *,
+        user: User,
+        stdin: bytes | None = None,
+        timeout: float = 60,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        from terminal.remote import _request
+
+        doc = async_to_sync(_request)(
+            {
+                "op": "exec",
+                "session_id": self.id,
+                "argv": argv,
+                "user": user,
+                "stdin": base64.b64encode(stdin or b"").decode(),
+                "timeout": timeout,
+                "cwd": cwd,
+            }
+        )
+        if not doc.get("ok"):
+            raise SandboxError(str(doc.get("reason", "exec failed")))
+        return ExecResult(
+            int(doc["returncode"]),
+            base64.b64decode(doc["stdout"]),
+            base64.b64decode(doc["stderr"]),
+            bool(doc["timed_out"]),
+        )
+
+    def pty_command(self, *, cols: int, rows: int) -> tuple[list[str], dict[str, str]]:
+        raise SandboxError("the shell's PTY belongs to the session host")
+
+    def fingerprint(self) -> dict[str, object]:
+        return {}
+
+    def destroy(self) -> None:
+        end(self.id, "destroyed")
+
+
+def sandbox_for(session_id: str) -> Sandbox | None:
+    """The live sandbox of a terminal session, or None if it is not live."""
+    if settings.SESSION_HOST_SOCKET:
+        return RemoteSandbox(session_id)
+    from terminal.gateway import host_with_hooks
+
+    live = host_with_hooks().get(session_id)
+    return live.sandbox if live is not None else None

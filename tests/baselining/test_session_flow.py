@@ -1,0 +1,131 @@
+"""A baseline from claim to score, through the real terminal, session host and (in CI) a Celery worker."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from baselining import clock
+from baselining.models import (
+    AssignmentStatus,
+    BaselineSession,
+    ContractorProfile,
+    ContractorStatus,
+    Outcome,
+    SessionState,
+)
+from baselining.services import assignment_claim_next, contractor_accept_rules
+from baselining.services.sessions import (
+    baseline_session_open,
+    baseline_session_pause,
+    baseline_session_resume,
+    baseline_session_submit,
+    clock_events,
+)
+from tasks.models import Task, TaskStatus
+from tasks.services.status import task_set_status
+from terminal.models import SessionStatus
+from tests.conftest import REPO
+from tests.terminal.conftest import run
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def worker(remote_server, settings) -> Iterator[subprocess.Popen[bytes] | None]:  # type: ignore[no-untyped-def]
+    """With a Redis broker (CI), a real Celery worker runs the jobs; without one they run in-process."""
+    settings.SESSION_HOST_SOCKET = remote_server.socket_path
+    if not settings.REDIS_URL:
+        yield None
+        return
+    log = (remote_server.tmp / "worker.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-l", "info"],
+        cwd=REPO,
+        env=remote_server.env(),
+        stdout=log,
+        stderr=log,
+    )
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _wait(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.1)
+
+
+def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suite, settings) -> None:
+    alice, staff = users["alice"], users["staff"]
+    task_set_status(task=Task.objects.get(name="find_key"), status=TaskStatus.READY, by=staff)
+    ContractorProfile.objects.create(
+        user=alice, status=ContractorStatus.ACTIVE, expertise=[{"area": "software engineering", "years": 6}]
+    )
+    contractor_accept_rules(user=alice)
+    assignment = assignment_claim_next(contractor=alice)
+    session = baseline_session_open(assignment=assignment, user=alice)
+    assert baseline_session_open(assignment=assignment, user=alice) == session  # idempotent
+    terminal = session.terminal
+    assert terminal is not None
+
+    async def work() -> None:
+        c = await remote_server.shell(terminal, alice)
+        found = await run(c, "grep -l 'PRIVATE KEY' keys/* | xargs basename")
+        assert found.strip() == "backup.dat"
+        await asyncio.get_running_loop().run_in_executor(None, pause_and_check_refused, c)
+        await c.wait_status(lambda s: s.get("input") is False)
+        await c.send_input("echo typed-while-paused\r")
+        await c.wait_status(lambda s: s.get("refused", "").startswith("input refused: paused"))
+        await asyncio.get_running_loop().run_in_executor(None, resume)
+        await c.wait_status(lambda s: s.get("input") is True and s is c.statuses[-1])
+        assert (await run(c, "echo back")).strip() == "back"
+        await c.close()
+
+    def pause_and_check_refused(_c) -> None:  # type: ignore[no-untyped-def]
+        _wait(lambda: BaselineSession.objects.get(pk=session.pk).state == SessionState.LIVE)
+        baseline_session_pause(session=session)
+
+    def resume() -> None:
+        time.sleep(1.0)  # a paused second: must not count
+        baseline_session_resume(session=session)
+
+    async_to_sync(work)()
+    session.refresh_from_db()
+    assert baseline_session_submit(session=session, submission="backup.dat\n")
+    assert not baseline_session_submit(session=session, submission="something else")  # double click
+    _wait(lambda: BaselineSession.objects.get(pk=session.pk).state == SessionState.ENDED, timeout=90)
+
+    session.refresh_from_db()
+    assert (session.outcome, session.score, session.submission) == (Outcome.SUCCESS, 1.0, "backup.dat\n")
+    kinds = [e.kind for e in clock_events(session)]
+    assert kinds == [clock.Kind.STARTED, clock.Kind.PAUSED, clock.Kind.RESUMED, clock.Kind.SUBMITTED]
+    events = clock_events(session)
+    wall = (events[-1].at - events[0].at).total_seconds()
+    assert session.working_seconds is not None
+    assert 0 < session.working_seconds <= wall - 1.0
+    assignment.refresh_from_db()
+    assert (assignment.status, assignment.success) == (AssignmentStatus.COMPLETED, True)
+    _wait(lambda: type(terminal).objects.get(pk=terminal.pk).status == SessionStatus.ENDED)
+    markers = [line for line in terminal.recording_path.read_text().splitlines() if '"m"' in line]
+    assert [m.rsplit(", ", 1)[1].strip('"]') for m in markers] == [
+        "start",
+        "pause",
+        "resume",
+        "submit",
+        "end",
+    ]
+    if worker is not None:
+        assert "baselining.score_session" in (remote_server.tmp / "worker.log").read_text()
+    print(
+        f"baseline: working {session.working_seconds:.2f} s of {wall:.2f} s wall; celery worker: {bool(worker)}"
+    )
