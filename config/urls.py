@@ -10,5 +10,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tasks/", include("tasks.urls")),
     path("terminal/", include("terminal.urls")),
+    path("work/", include("baselining.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -2,11 +2,11 @@
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_staff:
         return redirect("tasks:catalogue")
-    return render(request, "contractor_home.html")
+    return redirect("baselining:work")

@@ -37,7 +37,8 @@ def test_login_page_and_login_flow(client) -> None:
     assert b"didn't match" in resp.content
     resp = client.post(reverse("login"), {"username": "ann", "password": "pw-ann-12345"})
     assert resp.status_code == 302
-    assert client.get(reverse("home")).status_code == 200
+    assert client.get(reverse("home")).status_code == 302  # contractors land on "My work"
+    assert client.get(reverse("baselining:work")).status_code == 200
     client.post(reverse("logout"))
     assert client.get(reverse("home")).status_code == 302
 
@@ -66,7 +67,7 @@ def test_contractor_home_shows_no_task_content(contractor_client, make_family) -
     from tasks.services.importer import tasks_import
 
     tasks_import(path=make_family("secretive", SIMPLE_FAMILY))
-    resp = contractor_client.get(reverse("home"))
+    resp = contractor_client.get(reverse("home"), follow=True)
     assert resp.status_code == 200
     assert b"secretive" not in resp.content and b"42" not in resp.content
 

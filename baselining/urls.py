@@ -1,0 +1,14 @@
+from django.urls import path
+
+from baselining import views
+
+app_name = "baselining"
+urlpatterns = [
+    path("", views.work, name="work"),
+    path("rules/", views.accept_rules, name="rules"),
+    path("next/", views.next_task, name="next"),
+    path("assignments/<int:assignment_id>/", views.assignment_page, name="assignment"),
+    path("sessions/<int:session_id>/", views.session_page, name="session"),
+    path("sessions/<int:session_id>/clock.json", views.session_clock, name="clock"),
+    path("sessions/<int:session_id>/<slug:action>/", views.session_action, name="action"),
+]

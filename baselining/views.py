@@ -1,0 +1,160 @@
+"""Contractor pages: my work, get my next task, the timed session, my history. Nothing of anyone else."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from baselining import clock
+from baselining.models import Assignment, BaselineSession, ContractorProfile
+from baselining.selectors import assignment_history, open_assignments
+from baselining.services import RULES_VERSION, AssignmentError, assignment_claim_next, contractor_accept_rules
+from baselining.services.sessions import (
+    SessionError,
+    baseline_session_give_up,
+    baseline_session_open,
+    baseline_session_pause,
+    baseline_session_resume,
+    baseline_session_submit,
+    clock_events,
+)
+from config.permissions import acting_user
+
+RULES = [
+    "Do not use AI assistants of any kind (chatbots, code completion, agents).",
+    "Do not share or discuss task content with anyone.",
+    "Pause the clock whenever you step away.",
+    "Do not search the internet for the task itself or its answer.",
+]
+
+
+def _own_session(request: HttpRequest, session_id: int) -> BaselineSession:
+    session = (
+        BaselineSession.objects.select_related(
+            "assignment__task__family", "assignment__task_version", "terminal"
+        )
+        .filter(pk=session_id)
+        .first()
+    )
+    if session is None or (session.assignment.contractor_id != request.user.pk and not request.user.is_staff):
+        raise Http404("no such session")
+    return session
+
+
+@login_required
+def work(request: HttpRequest) -> HttpResponse:
+    user = acting_user(request)
+    profile = ContractorProfile.objects.filter(user=user).first()
+    history = assignment_history(contractor=user)
+    sessions = {s.assignment_id: s for s in BaselineSession.objects.filter(assignment__in=history)}
+    rows = [(a, sessions.get(a.pk)) for a in history]
+    return render(
+        request,
+        "baselining/work.html",
+        {
+            "profile": profile,
+            "rules": RULES,
+            "rules_ok": profile is not None and profile.rules_version == RULES_VERSION,
+            "open": open_assignments(contractor=user),
+            "rows": rows,
+        },
+    )
+
+
+@login_required
+@require_POST
+def accept_rules(request: HttpRequest) -> HttpResponse:
+    if request.POST.get("agree") == "yes":
+        contractor_accept_rules(user=acting_user(request))
+        messages.success(request, "Thank you. The rules you accepted are recorded with the time.")
+    return redirect("baselining:work")
+
+
+@login_required
+@require_POST
+def next_task(request: HttpRequest) -> HttpResponse:
+    try:
+        a = assignment_claim_next(contractor=acting_user(request))
+    except AssignmentError as exc:
+        messages.error(request, str(exc).capitalize() + ".")
+        return redirect("baselining:work")
+    return redirect("baselining:assignment", assignment_id=a.pk)
+
+
+@login_required
+def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    a = (
+        Assignment.objects.select_related("task__family", "task_version")
+        .filter(pk=assignment_id, contractor=acting_user(request))
+        .first()
+    )
+    if a is None:
+        raise Http404("no such assignment")
+    session = BaselineSession.objects.filter(assignment=a).first()
+    if request.method == "POST":
+        session = baseline_session_open(assignment=a, user=acting_user(request))
+        return redirect("baselining:session", session_id=session.pk)
+    return render(request, "baselining/assignment.html", {"a": a, "session": session})
+
+
+def _clock_doc(session: BaselineSession) -> dict[str, object]:
+    events = clock_events(session)
+    now = timezone.now()
+    return {
+        "state": str(clock.state(events)),
+        "working_seconds": round(clock.working_seconds(events, now), 1),
+        "session_state": session.state,
+        "outcome": session.get_outcome_display() if session.outcome else "",
+        "score": session.score,
+    }
+
+
+@login_required
+def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _own_session(request, session_id)
+    return render(
+        request,
+        "baselining/session.html",
+        {
+            "s": session,
+            "a": session.assignment,
+            "clock": _clock_doc(session),
+            "ws_path": f"/ws/terminal/{session.terminal_id}/",
+            "owner": session.assignment.contractor_id == request.user.pk,
+            "can_intermediate": "intermediate_score"
+            in session.assignment.task_version.family_version.methods,
+        },
+    )
+
+
+@login_required
+def session_clock(request: HttpRequest, session_id: int) -> JsonResponse:
+    """The server's clock for the page to show (the client never reports time)."""
+    return JsonResponse(_clock_doc(_own_session(request, session_id)))
+
+
+@login_required
+@require_POST
+def session_action(request: HttpRequest, session_id: int, action: str) -> HttpResponse:
+    session = _own_session(request, session_id)
+    if session.assignment.contractor_id != request.user.pk:
+        raise Http404("not your session")
+    try:
+        if action == "pause":
+            baseline_session_pause(session=session)
+        elif action == "resume":
+            baseline_session_resume(session=session)
+        elif action == "submit":
+            if not baseline_session_submit(session=session, submission=request.POST.get("submission", "")):
+                messages.info(request, "Already submitted.")
+        elif action == "give-up":
+            baseline_session_give_up(session=session, reason=request.POST.get("reason", ""))
+        else:
+            raise Http404("no such action")
+    except (SessionError, clock.ClockError) as exc:
+        messages.error(request, str(exc).capitalize() + ".")
+    return redirect("baselining:session", session_id=session.pk)
