@@ -114,6 +114,14 @@ class ReviewStatus(models.TextChoices):
     INVALID = "invalid", "Invalid"
 
 
+class InvalidReason(models.TextChoices):
+    AI_TOOLS = "ai_tools", "AI tools used"
+    RULES = "rules", "Rules broken"
+    TASK_PROBLEM = "task_problem", "Task problem"
+    ENVIRONMENT = "environment", "Environment differed"
+    OTHER = "other", "Other"
+
+
 class BaselineSession(models.Model):
     """One attempt at one assignment: the terminal session, the clock log, the submission and its score."""
 
@@ -135,6 +143,12 @@ class BaselineSession(models.Model):
     review_status = models.CharField(
         max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING
     )
+    review_reason = models.CharField(max_length=20, choices=InvalidReason.choices, blank=True)
+    review_note = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -148,6 +162,10 @@ class BaselineSession(models.Model):
             models.CheckConstraint(
                 condition=models.Q(working_seconds__isnull=True) | models.Q(working_seconds__gte=0),
                 name="baseline_working_time_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(review_status="invalid") | ~models.Q(review_reason=""),
+                name="baseline_invalid_has_reason",
             ),
         ]
 

@@ -11,4 +11,6 @@ urlpatterns = [
     path("sessions/<int:session_id>/", views.session_page, name="session"),
     path("sessions/<int:session_id>/clock.json", views.session_clock, name="clock"),
     path("sessions/<int:session_id>/<slug:action>/", views.session_action, name="action"),
+    path("review/", views.review_queue, name="review_queue"),
+    path("review/<int:session_id>/", views.review_page, name="review"),
 ]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from baselining import clock
-from baselining.models import Assignment, BaselineSession, ContractorProfile
+from baselining.models import Assignment, BaselineSession, ContractorProfile, InvalidReason
 from baselining.selectors import assignment_history, open_assignments
 from baselining.services import RULES_VERSION, AssignmentError, assignment_claim_next, contractor_accept_rules
 from baselining.services.sessions import (
@@ -19,10 +19,11 @@ from baselining.services.sessions import (
     baseline_session_open,
     baseline_session_pause,
     baseline_session_resume,
+    baseline_session_review,
     baseline_session_submit,
     clock_events,
 )
-from config.permissions import acting_user
+from config.permissions import acting_user, staff_required
 
 RULES = [
     "Do not use AI assistants of any kind (chatbots, code completion, agents).",
@@ -158,3 +159,43 @@ def session_action(request: HttpRequest, session_id: int, action: str) -> HttpRe
     except (SessionError, clock.ClockError) as exc:
         messages.error(request, str(exc).capitalize() + ".")
     return redirect("baselining:session", session_id=session.pk)
+
+
+@staff_required
+def review_queue(request: HttpRequest) -> HttpResponse:
+    sessions = (
+        BaselineSession.objects.filter(state__in=["ended", "manual_scoring"])
+        .select_related("assignment__task__family", "assignment__contractor", "terminal")
+        .order_by("review_status", "-ended_at")
+    )
+    return render(request, "baselining/review_queue.html", {"sessions": sessions})
+
+
+@staff_required
+def review_page(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _own_session(request, session_id)
+    if request.method == "POST":
+        try:
+            baseline_session_review(
+                session=session,
+                by=acting_user(request),
+                valid=request.POST.get("verdict") == "valid",
+                reason=request.POST.get("reason", ""),
+                note=request.POST.get("note", ""),
+            )
+            messages.success(request, "Review recorded.")
+            return redirect("baselining:review_queue")
+        except SessionError as exc:
+            messages.error(request, str(exc).capitalize() + ".")
+    events = clock_events(session)
+    return render(
+        request,
+        "baselining/review.html",
+        {
+            "s": session,
+            "a": session.assignment,
+            "events": events,
+            "reasons": InvalidReason.choices,
+            "working": clock.working_seconds(events, session.ended_at or timezone.now()),
+        },
+    )

@@ -21,6 +21,7 @@ from baselining.models import (
     BaselineSession,
     ClockEvent,
     Outcome,
+    ReviewStatus,
     SessionState,
 )
 from tasks.family_runner import MethodFailure
@@ -227,3 +228,34 @@ def baseline_session_score(*, session_id: int) -> BaselineSession | None:
 
 def on_terminal_live(sender: type[TerminalSession], session_id: Any, at: datetime, **kwargs: Any) -> None:
     baseline_session_started(terminal_session_id=session_id, at=at)
+
+
+ERR_REVIEW_NOT_FINISHED = "only finished sessions can be reviewed"
+ERR_INVALID_NEEDS_REASON = "an invalid session needs a reason"
+
+
+def baseline_session_review(
+    *, session: BaselineSession, by: Any, valid: bool, reason: str = "", note: str = ""
+) -> BaselineSession:
+    """Staff mark a finished session valid or invalid (with a reason); the latest review stands."""
+    if not getattr(by, "is_staff", False):
+        raise SessionError("only staff review sessions")
+    with transaction.atomic():
+        locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
+        if locked.state not in (SessionState.ENDED, SessionState.MANUAL_SCORING):
+            raise SessionError(ERR_REVIEW_NOT_FINISHED)
+        if not valid and not reason:
+            raise SessionError(ERR_INVALID_NEEDS_REASON)
+        locked.review_status = ReviewStatus.VALID if valid else ReviewStatus.INVALID
+        locked.review_reason = "" if valid else reason
+        locked.review_note = note
+        locked.reviewed_by = by
+        locked.reviewed_at = timezone.now()
+        locked.save(
+            update_fields=["review_status", "review_reason", "review_note", "reviewed_by", "reviewed_at"]
+        )
+        # An invalid baseline does not count towards the task's target of successes.
+        assignment = locked.assignment
+        assignment.success = None if not valid else (locked.outcome == Outcome.SUCCESS)
+        assignment.save(update_fields=["success"])
+    return locked

@@ -7,9 +7,16 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from baselining.models import ContractorProfile, ContractorStatus
+from tasks.models import Task, TaskStatus
 from tasks.services.importer import TaskImportError, tasks_import
+from tasks.services.status import task_set_status
 
 DEMO_USERS = (("staff", True), ("alice", False), ("bob", False))
+DEMO_EXPERTISE = {
+    "alice": ["software engineering", "data science"],
+    "bob": ["software engineering", "site reliability"],
+}
 
 
 class Command(BaseCommand):
@@ -31,6 +38,16 @@ class Command(BaseCommand):
             raise CommandError(f"demo suite not imported: {exc}") from exc
         for line in report.lines():
             self.stdout.write(f"  {line}")
+        boss = User.objects.get(username="staff")
+        for name, areas in DEMO_EXPERTISE.items():
+            profile, _ = ContractorProfile.objects.get_or_create(user=User.objects.get(username=name))
+            profile.status = ContractorStatus.ACTIVE
+            profile.expertise = [{"area": a, "years": 5} for a in areas]
+            profile.save()
+        # Demo tasks that can run here are ready for baselining, so "Get my next task" has something to give.
+        for task in Task.objects.filter(status=TaskStatus.DRAFT).select_related("latest_version"):
+            if task.latest_version is not None and not task.latest_version.needs:
+                task_set_status(task=task, status=TaskStatus.READY, by=boss, note="demo suite")
         self.stdout.write(
             self.style.WARNING(
                 "DEMO MODE: users staff/staff (staff), alice/alice and bob/bob (contractors). "
