@@ -1,2 +1,2 @@
 # The platform served by uvicorn with its session host, shared with the terminal tests.
-from tests.terminal.conftest import _recordings, embedded_server, remote_server, suite, users  # noqa: F401
+from tests.terminal.conftest import _recordings, embedded_server, remote_server, suite, users, worker  # noqa: F401

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -31,30 +28,9 @@ from baselining.services.sessions import (
 from tasks.models import Task, TaskStatus
 from tasks.services.status import task_set_status
 from terminal.models import SessionStatus
-from tests.conftest import REPO
 from tests.terminal.conftest import run
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def worker(remote_server, settings) -> Iterator[subprocess.Popen[bytes] | None]:  # type: ignore[no-untyped-def]
-    """With a Redis broker (CI), a real Celery worker runs the jobs; without one they run in-process."""
-    settings.SESSION_HOST_SOCKET = remote_server.socket_path
-    if not settings.REDIS_URL:
-        yield None
-        return
-    log = (remote_server.tmp / "worker.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-l", "info"],
-        cwd=REPO,
-        env=remote_server.env(),
-        stdout=log,
-        stderr=log,
-    )
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def _wait(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]

@@ -53,4 +53,4 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 
 # The platform served by uvicorn (WebSockets), shared with the terminal tests.
-from tests.terminal.conftest import _recordings, embedded_server, remote_server, suite, users  # noqa: E402, F401
+from tests.terminal.conftest import _recordings, embedded_server, remote_server, suite, users, worker  # noqa: E402, F401

@@ -241,3 +241,23 @@ async def run(client: TerminalClient, command: str, timeout: float = 20) -> str:
 
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+@pytest.fixture
+def worker(remote_server, settings) -> Iterator[subprocess.Popen[bytes] | None]:  # type: ignore[no-untyped-def]
+    """With a Redis broker (CI), a real Celery worker runs the jobs; without one they run in-process."""
+    settings.SESSION_HOST_SOCKET = remote_server.socket_path
+    if not settings.REDIS_URL:
+        yield None
+        return
+    log = (remote_server.tmp / "worker.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-l", "info"],
+        cwd=REPO,
+        env=remote_server.env(),
+        stdout=log,
+        stderr=log,
+    )
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=30)

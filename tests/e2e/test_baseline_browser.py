@@ -1,0 +1,87 @@
+"""A baseline in the browser: alice gets her next task, solves it in the terminal, submits, sees success and
+her working time; staff review it, replay it and mark it valid. Screenshots of each step."""
+
+from __future__ import annotations
+
+import pytest
+
+from baselining.models import BaselineSession, ContractorProfile, ContractorStatus, ReviewStatus
+from tasks.models import Task, TaskStatus
+from tasks.services.status import task_set_status
+from tests.conftest import ARTIFACTS
+
+pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+
+
+def _login(page, url: str, name: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{url}/login/")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def test_alice_baselines_a_task_and_staff_review_it(page, remote_server, worker, users, suite) -> None:
+    task_set_status(task=Task.objects.get(name="find_key"), status=TaskStatus.READY, by=users["staff"])
+    ContractorProfile.objects.create(
+        user=users["alice"],
+        status=ContractorStatus.ACTIVE,
+        expertise=[{"area": "software engineering", "years": 6}],
+    )
+    url = remote_server.url
+    shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"baseline-{name}.png"), full_page=True)  # noqa: E731
+
+    _login(page, url, "alice1", "x-alice-1")
+    page.wait_for_url("**/work/")
+    page.check("input[name=agree]")
+    page.click('button:has-text("Accept")')
+    page.wait_for_selector("#next-task")
+    shot("1-my-work")
+    page.click("#next-task")
+    page.wait_for_url("**/work/assignments/**")
+    assert "Exactly one of them contains an SSH private key" in page.inner_text("[data-testid=instructions]")
+    shot("2-instructions")
+    page.click("#start")
+    page.wait_for_url("**/work/sessions/**")
+    page.wait_for_function(
+        "window.terminalClient && window.terminalClient.text().includes('$ ')", timeout=30_000
+    )
+    page.locator(".xterm").click()
+    page.keyboard.type("grep -l 'PRIVATE KEY' keys/*\n")
+    page.wait_for_function("window.terminalClient.text().includes('keys/backup.dat')", timeout=10_000)
+    shot("3-solving")
+    page.fill("#submission", "backup.dat")
+    page.dblclick("#submit")  # a double click is one submission
+    page.wait_for_selector("#result")
+    page.wait_for_function(
+        "!document.querySelector('#result h3').textContent.includes('Scoring')", timeout=60_000
+    )
+    for _ in range(60):  # the page shows "Scoring…" until the worker is done; reload to see the outcome
+        if "Success" in page.inner_text("#result"):
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    result = page.inner_text("#result")
+    assert "Success" in result and "Working time" in result
+    shot("4-success")
+    session = BaselineSession.objects.get()
+    assert session.outcome == "success" and session.submission == "backup.dat"
+
+    page.click("text=Log out")
+    _login(page, url, "staff1", "x-staff-1")
+    page.goto(f"{url}/work/review/")
+    page.click("tbody a:has-text('Review')")
+    page.wait_for_selector("#record-review")
+    shot("5-review")
+    page.click("#replay-link")
+    page.wait_for_selector(".ap-player")
+    page.wait_for_selector(".marker")
+    labels = [m.inner_text().split(" @")[0] for m in page.locator(".marker").all()]
+    assert labels == ["start", "submit", "end"]
+    shot("6-replay")
+    page.go_back()
+    page.check("input[value=valid]")
+    page.click("#record-review")
+    page.wait_for_url("**/work/review/")
+    shot("7-reviewed")
+    session.refresh_from_db()
+    assert session.review_status == ReviewStatus.VALID and session.reviewed_by == users["staff"]
