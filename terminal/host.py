@@ -38,7 +38,7 @@ from terminal.sandbox import Limits, Sandbox, SandboxError, SandboxSpec, get_bac
 log = logging.getLogger(__name__)
 
 HIGH_WATERMARK = 512 * 1024
-LOW_WATERMARK = 384 * 1024
+LOW_WATERMARK = 128 * 1024
 RING_SIZE = 4 * 1024 * 1024
 MAX_FRAME = 128 * 1024
 COALESCE_SECONDS = 0.0  # yield once to the PTY reader before sending a partial frame

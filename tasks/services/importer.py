@@ -32,7 +32,7 @@ from tasks.models import (
     TaskVersion,
 )
 from terminal.sandbox import SandboxError, SandboxSpec, get_backend
-from terminal.sandbox.base import NEED_AUX_VM, NEED_ENV_PREFIX, NEED_GPU, NEED_INSTALL
+from terminal.sandbox.base import NEED_AUX_VM, NEED_ENV_PREFIX, NEED_GPU, NEED_INSTALL, NEED_INTERNET
 
 KNOWN_PERMISSIONS = frozenset({"full_internet"})
 IGNORED_NAMES = frozenset({"__pycache__", ".git", ".DS_Store", ".mypy_cache", ".pytest_cache"})
@@ -287,7 +287,9 @@ def stage_family(name: str, root: Path) -> StagedFamily:
     manifest = _load_manifest(name, root)
     snapshot = _snapshot(name, root, digest, files)
     main_file = f"{name}.py"
-    spec = SandboxSpec(family_dir=snapshot, family_name=name, env=dict(settings.TASK_ENVIRONMENT))
+    # No TASK_ENVIRONMENT here: which secrets a family may see is known only after it describes itself,
+    # and get_instructions() could copy them into text that contractors read.
+    spec = SandboxSpec(family_dir=snapshot, family_name=name)
     try:
         with get_backend().provision(spec) as sandbox:
             described = call_family_method(
@@ -357,6 +359,8 @@ def _needs(family: StagedFamily, task: StagedTask) -> list[str]:
         needs.append(NEED_AUX_VM)
     if task.resources.get("gpu"):
         needs.append(NEED_GPU)
+    if "full_internet" in task.permissions:
+        needs.append(NEED_INTERNET)
     needs += [f"{NEED_ENV_PREFIX}{v}" for v in family.required_env if v not in settings.TASK_ENVIRONMENT]
     return needs
 

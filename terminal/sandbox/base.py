@@ -17,6 +17,7 @@ HELPER_DIR = "/opt/taskhelper"
 NEED_INSTALL = "install"  # install() must run at image build time
 NEED_AUX_VM = "aux_vm"  # get_aux_vm_spec(): an auxiliary virtual machine
 NEED_GPU = "gpu"  # manifest resources.gpu
+NEED_INTERNET = "internet"  # get_permissions() gives full_internet: an isolated network with egress
 NEED_ENV_PREFIX = "env:"  # env:NAME: a required_environment_variables entry not configured here
 
 

@@ -3,7 +3,7 @@
 Layout inside (see docs/sandbox.md): read-only /usr and a minimal /etc from the host, our own passwd and
 group, a size-limited /tmp, /home/agent bind-mounted from the sandbox's state directory and owned by the
 agent, the family's files under /root (mode 0700, owned by the sandbox's root), the in-sandbox helper at
-/opt/taskhelper, no network unless the task has full_internet, / remounted read-only.
+/opt/taskhelper, never any network (full_internet tasks need another backend), / remounted read-only.
 
 When the server runs as root every sandbox gets its own range of 65536 unprivileged host uids
 (userns_launch.py): root inside is an ordinary host uid, the agent another, and no two sandboxes share one.
@@ -144,6 +144,9 @@ class BubblewrapSandbox(Sandbox):
             "--unshare-ipc",
             "--unshare-uts",
             "--unshare-cgroup-try",
+            # Always: a full_internet task is refused on this backend (NEED_INTERNET), because sharing the
+            # host's network would expose loopback services (Redis, the database, the web server).
+            "--unshare-net",
             "--hostname",
             "sandbox",
             "--ro-bind",
@@ -164,15 +167,11 @@ class BubblewrapSandbox(Sandbox):
             "--dir",
             "/etc",
         ]
-        if not self.spec.internet:
-            args.append("--unshare-net")
         for entry in ETC_ALLOW:
             if os.path.exists(f"/etc/{entry}"):
                 args += ["--ro-bind", f"/etc/{entry}", f"/etc/{entry}"]
         for name in ("passwd", "group", "hostname", "hosts"):
             args += ["--ro-bind", str(s / "etc" / name), f"/etc/{name}"]
-        if self.spec.internet and os.path.exists("/etc/resolv.conf"):
-            args += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
         args += [
             "--proc",
             "/proc",

@@ -227,6 +227,33 @@ def test_needs_are_recorded_and_family_is_still_imported(make_family, settings) 
     assert two.needs == ["install", "env:API_KEY"]
 
 
+def test_full_internet_is_a_need_the_bubblewrap_backend_refuses(make_family) -> None:
+    from tasks.services.environment import task_sandbox_start
+    from terminal.sandbox import SandboxError
+
+    source = (
+        SIMPLE_FAMILY + "\n    @staticmethod\n    def get_permissions(t):\n        return ['full_internet']\n"
+    )
+    tasks_import(path=make_family("online", source))
+    tv = Task.objects.get(name="one").latest_version
+    assert tv is not None and tv.needs == ["internet"] and tv.permissions == ["full_internet"]
+    with pytest.raises(SandboxError, match="it needs internet"):
+        task_sandbox_start(task_version=tv)
+
+
+def test_describe_sees_no_configured_secrets(make_family, settings) -> None:
+    settings.TASK_ENVIRONMENT = {"API_KEY": "s3cret"}
+    source = SIMPLE_FAMILY.replace(
+        'return "Submit the answer."', 'import os; return "key=" + os.environ.get("API_KEY", "none")'
+    ).replace(
+        'standard_version = "0.3.0"',
+        'standard_version = "0.3.0"\n    required_environment_variables = ["API_KEY"]',
+    )
+    tasks_import(path=make_family("leaky", source))
+    tv = Task.objects.get(name="one").latest_version
+    assert tv is not None and tv.instructions == "key=none" and tv.needs == []
+
+
 def test_family_without_standard_version_imports(make_family) -> None:
     tasks_import(path=make_family("old", SIMPLE_FAMILY.replace('standard_version = "0.3.0"', "pass")))
     assert FamilyVersion.objects.get().standard_version == ""

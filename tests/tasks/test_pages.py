@@ -163,13 +163,29 @@ def test_upload_zip_imports_families(client, staff) -> None:
     assert TaskVersion.objects.get(task__name="one").family_version.imported_by == staff
 
 
-@pytest.mark.parametrize("kind", ["zip-traversal", "tar-traversal", "tar-symlink", "not-an-archive"])
+@pytest.mark.parametrize(
+    "kind",
+    ["zip-traversal", "tar-traversal", "tar-symlink", "not-an-archive", "truncated-gzip", "corrupt-zip"],
+)
 def test_bad_upload_is_refused_and_nothing_stored(client, staff, kind) -> None:
     if kind == "zip-traversal":
         archive = _zip({"../evil/evil.py": SIMPLE_FAMILY})
     elif kind == "not-an-archive":
         archive = io.BytesIO(b"just some text")
         archive.name = "x.zip"
+    elif kind == "corrupt-zip":
+        good = _zip({"fam/fam.py": SIMPLE_FAMILY * 50}).getvalue()
+        archive = io.BytesIO(good[:60] + b"\x00" * 400 + good[460:])
+        archive.name = "x.zip"
+    elif kind == "truncated-gzip":
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+            data = (SIMPLE_FAMILY * 200).encode()
+            info = tarfile.TarInfo("fam/fam.py")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        archive = io.BytesIO(buf.getvalue()[: len(buf.getvalue()) // 2])
+        archive.name = "x.tar.gz"
     else:
         archive = io.BytesIO()
         with tarfile.open(fileobj=archive, mode="w:gz") as tf:
