@@ -218,6 +218,9 @@ class LiveSession:
             self.proc = subprocess.Popen(
                 argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True, close_fds=True
             )
+        except BaseException:
+            os.close(master)
+            raise
         finally:
             os.close(slave)
         os.set_blocking(master, False)
@@ -241,6 +244,10 @@ class LiveSession:
             self.reading = False
             self._may_read.clear()
 
+    def _stop_if_full(self) -> None:
+        if self._window_left() <= 0:
+            self._stop_reading()
+
     def _window_left(self) -> int:
         return HIGH_WATERMARK - (self.ring.end + self._inflight - self.acked)
 
@@ -249,8 +256,9 @@ class LiveSession:
             if not self._may_read.wait(timeout=0.25):
                 continue
             if self._window_left() <= 0:
-                self.loop.call_soon_threadsafe(self._stop_reading)
-                self._may_read.clear()
+                # Only the event loop flips `reading` (no race with ack()); wait for it to decide.
+                self.loop.call_soon_threadsafe(self._stop_if_full)
+                time.sleep(0.002)
                 continue
             try:
                 ready, _, _ = select.select([master], [], [], 0.25)
@@ -291,7 +299,7 @@ class LiveSession:
         self._schedule_flush()
         for att in self.attachments:
             att.wake.set()
-        if self.ring.end - self.acked > HIGH_WATERMARK:
+        if self._window_left() <= 0:
             self._stop_reading()
 
     def _shell_exited(self, master: int) -> None:
@@ -303,6 +311,9 @@ class LiveSession:
         status = self.proc.wait() if self.proc else -1
         if self.ended:
             return
+        if self._pending_input:
+            self.loop.remove_writer(self.master)
+            self._pending_input.clear()  # typed for the shell that is gone
         os.close(self.master)
         self.master = -1
         now = time.monotonic()
@@ -422,6 +433,7 @@ class SessionHost:
         self.on_failed: list[Callable[[str, str], Awaitable[None]]] = []
         self.on_end: list[Callable[[str, str], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._ended_while_opening: set[str] = set()
 
     def spawn(self, coro: Any) -> None:
         """Run a coroutine in the background, keeping a reference until it is done."""
@@ -452,32 +464,40 @@ class SessionHost:
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self, req: OpenRequest) -> LiveSession:
-        """Provision the sandbox, run start(), spawn the shell. Concurrent calls share one opening."""
+        """Provision the sandbox, run start(), spawn the shell. Concurrent calls share one opening.
+
+        The opening runs as its own task: a client that disconnects while start() runs (a page reload)
+        does not cancel it, so the sandbox is registered, never leaked, and the next attach finds it.
+        """
         if req.session_id in self.sessions:
             return self.sessions[req.session_id]
-        if req.session_id in self._opening:
-            return await self._opening[req.session_id]
+        if req.session_id not in self._opening:
+            self._opening[req.session_id] = asyncio.ensure_future(self._open(req))
+        return await asyncio.shield(self._opening[req.session_id])
+
+    async def _open(self, req: OpenRequest) -> LiveSession:
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[LiveSession] = loop.create_future()
-        self._opening[req.session_id] = fut
         try:
             sandbox = await loop.run_in_executor(_SANDBOX_THREADS, _provision, req)
+            session: LiveSession | None = None
             try:
+                if req.session_id in self._ended_while_opening:
+                    raise SandboxError("the session was ended while it was starting")
                 session = LiveSession(self, req, sandbox)
                 session.recorder.marker("start")
                 session.spawn_shell()
             except BaseException:
+                if session is not None:
+                    session.recorder.close()
+                    with contextlib.suppress(OSError):
+                        req.recording_path.unlink()
                 await loop.run_in_executor(_SANDBOX_THREADS, sandbox.destroy)
                 raise
             self.sessions[req.session_id] = session
-            fut.set_result(session)
             return session
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: no "never retrieved" warning when nobody else waited
-            raise
         finally:
             self._opening.pop(req.session_id, None)
+            self._ended_while_opening.discard(req.session_id)
 
     def get(self, session_id: str) -> LiveSession | None:
         return self.sessions.get(session_id)
@@ -485,6 +505,8 @@ class SessionHost:
     async def close(self, session_id: str, reason: str) -> None:
         """End the session: refuse input, close the recording, destroy the sandbox, tell every client."""
         session = self.sessions.pop(session_id, None)
+        if session is None and session_id in self._opening:
+            self._ended_while_opening.add(session_id)  # open() destroys it instead of registering it
         if session is None or session.ended:
             return
         session.ended = True
@@ -500,13 +522,15 @@ class SessionHost:
         if session.proc and session.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(session.proc.pid, 9)
-        await session.broadcast_status()
+        loop = asyncio.get_running_loop()
+        # The sandbox goes first: a client that stopped reading must not keep it alive.
+        await loop.run_in_executor(_SANDBOX_THREADS, session.sandbox.destroy)
         for att in list(session.attachments):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(att.client.send_frame(protocol.status_frame(session.status(att))), 2)
             self.detach(att)
             with contextlib.suppress(Exception):
-                await att.client.close_client(4000)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(_SANDBOX_THREADS, session.sandbox.destroy)
+                await asyncio.wait_for(att.client.close_client(4000), 2)
         if session._reader is not None:
             await loop.run_in_executor(None, session._reader.join, 5)
         if session.master >= 0:
@@ -533,7 +557,11 @@ class SessionHost:
         if role == "owner":
             session.acked = max(session.acked, offset)
         session.attachments.add(att)
-        await client.send_frame(protocol.status_frame(session.status(att)))
+        try:
+            await client.send_frame(protocol.status_frame(session.status(att)))
+        except BaseException:
+            self.detach(att)
+            raise
         att.task = asyncio.ensure_future(self._pump(att))
         att.wake.set()
         session.ack(att, offset)

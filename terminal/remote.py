@@ -176,6 +176,17 @@ class RemoteGateway(Gateway):
             )
         except OSError as exc:
             return ("unavailable", f"the session host is not reachable: {exc}")
+        try:
+            return await self._attach_over_socket(req)
+        except BaseException:
+            # Cancelled (the browser left while the sandbox was starting) or failed: do not leave the
+            # host an attachment that nobody reads.
+            self.writer.close()
+            raise
+
+    async def _attach_over_socket(self, req: AttachRequest) -> tuple[str, str] | None:
+        if self.writer is None or self.reader is None:
+            return ("unavailable", "not connected")
         self.writer.write(frame_message(json.dumps({"op": "attach", "request": req.to_json()}).encode()))
         await self.writer.drain()
         # Until attached, the host may send a "starting" status; a JSON object means a refusal.

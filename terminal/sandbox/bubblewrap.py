@@ -383,7 +383,17 @@ class BubblewrapSandbox(Sandbox):
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
+            try:
+                # A process that left our group (setsid) may still hold the pipes: read what there is,
+                # but never wait for it.
+                out, err = proc.communicate(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = b"", b""
+                for pipe in (proc.stdout, proc.stderr):
+                    if pipe is not None:
+                        pipe.close()
+                proc.wait()
             return ExecResult(-9, out, err, timed_out=True)
 
 

@@ -245,3 +245,64 @@ def test_protocol_frames_round_trip() -> None:
         protocol.parse_client_frame(protocol.input_frame(b"x" * (protocol.MAX_INPUT + 1)))
     with pytest.raises(protocol.ProtocolError, match="offset must be"):
         protocol.parse_client_frame(b'h{"offset": -1, "cols": 80, "rows": 24}')
+
+
+SLOW_START = """
+import time
+
+class TaskFamily:
+    @staticmethod
+    def get_tasks():
+        return {"slow": {}}
+
+    @staticmethod
+    def get_instructions(t):
+        return "wait"
+
+    @staticmethod
+    def start(t):
+        time.sleep(2)
+"""
+
+
+def test_leaving_while_the_sandbox_starts_leaks_nothing(server, users, make_family) -> None:
+    """A reload during start(): the opening finishes, is registered, and the next attach gets it."""
+    import glob
+
+    from tasks.services.importer import tasks_import
+
+    tasks_import(path=make_family("slowstart", SLOW_START))
+    session = new_session(users["alice"], "slowstart/slow")
+    before = set(glob.glob("/sys/fs/cgroup/pids/baselines-*"))
+
+    async def scenario() -> None:
+        c = server.client(session, users["alice"])
+        await c.connect(cols=200)
+        await c.wait_status(lambda s: s.get("state") == "starting")
+        await c.close()  # gone while start() still runs
+        again = server.client(session, users["alice"])
+        await again.connect(cols=200)
+        await again.wait_for("$ ", timeout=30)
+        assert (await run(again, "echo one-sandbox")).strip() == "one-sandbox"
+        await again.close()
+
+    async_to_sync(scenario)()
+    assert len(set(glob.glob("/sys/fs/cgroup/pids/baselines-*")) - before) == 1
+
+
+def test_ending_with_a_client_that_stopped_reading_does_not_hang(server, users, suite) -> None:
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = await server.shell(session, users["alice"])
+        await c.send_input("yes\r")
+        c._reader.cancel()  # stop reading: the socket fills, the host's sends block
+        await asyncio.sleep(2)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await loop.run_in_executor(None, server.end_session, session, users["alice"])
+        assert loop.time() - t0 < 15
+
+    async_to_sync(scenario)()
+    session.refresh_from_db()
+    assert session.status == SessionStatus.ENDED
