@@ -5,7 +5,10 @@ class BaseliningConfig(AppConfig):
     name = "baselining"
 
     def ready(self) -> None:
-        from baselining.services.sessions import on_terminal_live
-        from terminal.signals import session_live
+        from baselining.services import sessions
+        from terminal import signals
 
-        session_live.connect(on_terminal_live, dispatch_uid="baselining.clock_start")
+        signals.session_live.connect(sessions.on_terminal_live, dispatch_uid="baselining.clock_start")
+        signals.session_idle.connect(sessions.on_terminal_idle, dispatch_uid="baselining.idle")
+        signals.session_owner_left.connect(sessions.on_terminal_owner_left, dispatch_uid="baselining.left")
+        signals.session_owner_back.connect(sessions.on_terminal_owner_back, dispatch_uid="baselining.back")

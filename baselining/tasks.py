@@ -12,3 +12,19 @@ def score_session(session_id: int) -> str:
 
     session = baseline_session_score(session_id=session_id)
     return session.outcome if session is not None else "gone"
+
+
+@shared_task(name="baselining.enforce_time_limits")
+def enforce_time_limits() -> int:
+    """Periodic: end sessions whose working time reached their limit."""
+    from baselining.services.sessions import enforce_time_limits as run
+
+    return run()
+
+
+@shared_task(name="baselining.expire_reservations")
+def expire_reservations() -> int:
+    """Periodic: reservations not started in time go back to the pool."""
+    from baselining.services.sessions import expire_reservations as run
+
+    return run()

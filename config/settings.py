@@ -178,3 +178,15 @@ SANDBOX_MAX_CPUS = float(os.environ.get("SANDBOX_MAX_CPUS", "2"))
 # Assignments: at most this many open per contractor; a reservation not started in time expires.
 MAX_OPEN_ASSIGNMENTS = int(os.environ.get("MAX_OPEN_ASSIGNMENTS", "3"))
 RESERVATION_HOURS = float(os.environ.get("RESERVATION_HOURS", "72"))
+
+# The clock (docs/timing.md): no input for this long pauses it (the idle stretch is not counted); a browser
+# gone for this long pauses it from the moment it went; working time at this limit ends the session.
+IDLE_PAUSE_AFTER = float(os.environ.get("IDLE_PAUSE_AFTER", "600"))
+DISCONNECT_PAUSE_AFTER = float(os.environ.get("DISCONNECT_PAUSE_AFTER", "60"))
+TIME_LIMIT_HOURS = float(os.environ.get("TIME_LIMIT_HOURS", "8"))
+# Periodic jobs, all in one place. Without Redis they run on a timer inside the web process.
+CELERY_BEAT_SCHEDULE = {
+    "enforce-time-limits": {"task": "baselining.enforce_time_limits", "schedule": 30.0},
+    "expire-reservations": {"task": "baselining.expire_reservations", "schedule": 300.0},
+}
+PERIODIC_JOBS_EMBEDDED = not REDIS_URL

@@ -7,13 +7,14 @@ its owner) and records what happened. The host knows only sandboxes, PTYs and re
 from __future__ import annotations
 
 import abc
+from datetime import datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from tasks.services.environment import sandbox_spec, task_sandbox_check
-from terminal import protocol
+from terminal import protocol, signals
 from terminal.host import GONE, Attachment, AttachRequest, Client, OpenRequest, SessionHost, embedded_host
 from terminal.models import SessionStatus, TerminalSession
 from terminal.sandbox import SandboxError
@@ -51,11 +52,33 @@ async def mark_ended(session_id: str, reason: str) -> None:
     await database_sync_to_async(terminal_session_end)(session_id=session_id, reason=reason)
 
 
+def _activity(signal: Any) -> Any:
+    async def hook(session_id: str, at: datetime) -> None:
+        await database_sync_to_async(signal.send)(sender=TerminalSession, session_id=session_id, at=at)
+
+    return hook
+
+
+on_idle = _activity(signals.session_idle)
+on_owner_left = _activity(signals.session_owner_left)
+on_owner_back = _activity(signals.session_owner_back)
+
+
 def install_hooks(host: SessionHost) -> SessionHost:
     """Record the host's events in the database (the web process embedded, or the session_host process)."""
-    for hooks, hook in ((host.on_live, mark_live), (host.on_failed, mark_failed), (host.on_end, mark_ended)):
+    pairs: list[tuple[list[Any], Any]] = [
+        (host.on_live, mark_live),
+        (host.on_failed, mark_failed),
+        (host.on_end, mark_ended),
+        (host.on_idle, on_idle),
+        (host.on_owner_left, on_owner_left),
+        (host.on_owner_back, on_owner_back),
+    ]
+    for hooks, hook in pairs:
         if hook not in hooks:
-            hooks.append(hook)  # type: ignore[arg-type]
+            hooks.append(hook)
+    host.idle_after = settings.IDLE_PAUSE_AFTER
+    host.disconnect_grace = settings.DISCONNECT_PAUSE_AFTER
     return host
 
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -206,6 +207,10 @@ class LiveSession:
         self._reader: threading.Thread | None = None
         self._inflight = 0  # bytes the reader thread has handed over that the loop has not yet taken
         self._respawns: list[float] = []
+        self.last_input = datetime.now(UTC)  # wall time of the last keystroke (idle detection)
+        self.idle_reported = False
+        self.owner_gone_at: datetime | None = None  # when the last owner connection went away
+        self.owner_left_reported = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self.loop = asyncio.get_running_loop()
 
@@ -337,6 +342,8 @@ class LiveSession:
 
     # -- input ----------------------------------------------------------------------------------
     def write_input(self, data: bytes) -> None:
+        self.last_input = datetime.now(UTC)
+        self.idle_reported = False
         self.recorder.input(data)
         self._schedule_flush()
         if self.master < 0:
@@ -432,6 +439,13 @@ class SessionHost:
         self.on_live: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
         self.on_failed: list[Callable[[str, str], Awaitable[None]]] = []
         self.on_end: list[Callable[[str, str], Awaitable[None]]] = []
+        # Activity the clock cares about: (session_id, time). Idle gives the last input's time.
+        self.on_idle: list[Callable[[str, datetime], Awaitable[None]]] = []
+        self.on_owner_left: list[Callable[[str, datetime], Awaitable[None]]] = []
+        self.on_owner_back: list[Callable[[str, datetime], Awaitable[None]]] = []
+        self.idle_after = 600.0  # seconds without input before on_idle (the web side sets it from settings)
+        self.disconnect_grace = 60.0  # seconds without an owner connection before on_owner_left
+        self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended_while_opening: set[str] = set()
 
@@ -494,10 +508,34 @@ class SessionHost:
                 await loop.run_in_executor(_SANDBOX_THREADS, sandbox.destroy)
                 raise
             self.sessions[req.session_id] = session
+            if self._watcher is None or self._watcher.done():
+                self._watcher = asyncio.ensure_future(self._watch())
             return session
         finally:
             self._opening.pop(req.session_id, None)
             self._ended_while_opening.discard(req.session_id)
+
+    async def _watch(self) -> None:
+        """Every few seconds: report sessions idle too long and owners gone too long (once each)."""
+        while self.sessions:
+            await asyncio.sleep(max(0.2, min(self.idle_after, self.disconnect_grace) / 10))
+            now = datetime.now(UTC)
+            for sid, s in list(self.sessions.items()):
+                if s.ended or s.input_reason is not None:
+                    continue  # paused or ending: nothing to report
+                if not s.idle_reported and (now - s.last_input).total_seconds() >= self.idle_after:
+                    s.idle_reported = True
+                    for idle in self.on_idle:
+                        self.spawn(idle(sid, s.last_input))
+                gone = s.owner_gone_at
+                if (
+                    gone is not None
+                    and not s.owner_left_reported
+                    and (now - gone).total_seconds() >= self.disconnect_grace
+                ):
+                    s.owner_left_reported = True
+                    for left in self.on_owner_left:
+                        self.spawn(left(sid, gone))
 
     def get(self, session_id: str) -> LiveSession | None:
         return self.sessions.get(session_id)
@@ -548,6 +586,12 @@ class SessionHost:
     # -- clients --------------------------------------------------------------------------------
     async def attach(self, session: LiveSession, client: Client, role: Role, offset: int) -> Attachment:
         att = Attachment(session=session, client=client, role=role)
+        if role == "owner" and session.owner_gone_at is not None:
+            session.owner_gone_at = None
+            if session.owner_left_reported:
+                session.owner_left_reported = False
+                for back in self.on_owner_back:
+                    self.spawn(back(session.id, datetime.now(UTC)))
         ring = session.ring
         if offset < ring.start or offset > ring.end:
             # Too old (or bogus): start clean from the oldest byte we still hold.
@@ -569,7 +613,10 @@ class SessionHost:
 
     def detach(self, att: Attachment) -> None:
         att.closed = True
-        att.session.attachments.discard(att)
+        session = att.session
+        session.attachments.discard(att)
+        if att.role == "owner" and not any(a.role == "owner" for a in session.attachments):
+            session.owner_gone_at = session.owner_gone_at or datetime.now(UTC)
         if att.task is not None and att.task is not asyncio.current_task():
             att.task.cancel()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,11 +17,16 @@ async def lifespan(
     receive: Callable[[], Awaitable[dict[str, Any]]],
     send: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> None:
+    timers: list[asyncio.Task[None]] = []
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if settings.PERIODIC_JOBS_EMBEDDED:
+                timers.append(asyncio.ensure_future(_periodic_jobs()))
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            for timer in timers:
+                timer.cancel()
             if not settings.SESSION_HOST_SOCKET:
                 from terminal.gateway import host_with_hooks
 
@@ -30,3 +36,23 @@ async def lifespan(
                     log.exception("ending sessions at shutdown failed")
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def _periodic_jobs() -> None:
+    """Without Redis there is no Celery beat: run CELERY_BEAT_SCHEDULE's jobs on a timer here."""
+    from asgiref.sync import sync_to_async
+    from celery import current_app
+
+    beat: dict[str, dict[str, Any]] = settings.CELERY_BEAT_SCHEDULE
+    schedule = [(name, float(job["schedule"]), str(job["task"])) for name, job in beat.items()]
+    due = {name: 0.0 for name, _, _ in schedule}
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(5)
+        for name, every, task_name in schedule:
+            if loop.time() >= due[name]:
+                due[name] = loop.time() + every
+                try:
+                    await sync_to_async(current_app.tasks[task_name].apply, thread_sensitive=False)()
+                except Exception:
+                    log.exception("periodic job %s failed", name)

@@ -6,3 +6,8 @@ from django.dispatch import Signal
 session_live = Signal()
 # Sent after commit when a session ends: kwargs session_id, reason, failed.
 session_ended = Signal()
+# From the session host's watcher (kwargs session_id, at): no input for IDLE_PAUSE_AFTER (at = the last
+# input), the owner's browser gone for DISCONNECT_PAUSE_AFTER (at = when it went), and back again.
+session_idle = Signal()
+session_owner_left = Signal()
+session_owner_back = Signal()

@@ -8,9 +8,10 @@ after commit.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -259,3 +260,116 @@ def baseline_session_review(
         assignment.success = None if not valid else (locked.outcome == Outcome.SUCCESS)
         assignment.save(update_fields=["success"])
     return locked
+
+
+def _live_session_for_terminal(terminal_session_id: Any) -> BaselineSession | None:
+    return (
+        BaselineSession.objects.filter(terminal_id=terminal_session_id, state=SessionState.LIVE)
+        .select_related("terminal")
+        .first()
+    )
+
+
+def _running_since(events: list[clock.Event]) -> datetime | None:
+    since = None
+    for e in events:
+        if e.kind in (clock.Kind.STARTED, clock.Kind.RESUMED):
+            since = e.at
+        elif e.kind == clock.Kind.PAUSED or e.kind in clock.ENDINGS:
+            since = None
+    return since
+
+
+def baseline_session_auto_pause(*, terminal_session_id: Any, reason: str, since: datetime) -> bool:
+    """Idle or disconnect: pause a running clock from `since` (the last input, or when the browser went)."""
+    session = _live_session_for_terminal(terminal_session_id)
+    if session is None:
+        return False
+    events = _events(session)
+    started = _running_since(events)
+    if started is None:
+        return False
+    try:
+        baseline_session_pause(session=session, reason=reason, since=max(since, started))
+    except clock.ClockError:
+        return False  # a concurrent pause or end won
+    return True
+
+
+def baseline_session_owner_back(*, terminal_session_id: Any) -> bool:
+    """The browser is back after a disconnect pause: the clock resumes (a manual pause stays)."""
+    session = _live_session_for_terminal(terminal_session_id)
+    if session is None:
+        return False
+    events = _events(session)
+    if clock.state(events) != clock.State.PAUSED or events[-1].reason != clock.PauseReason.DISCONNECT:
+        return False
+    try:
+        baseline_session_resume(session=session)
+    except clock.ClockError:
+        return False
+    return True
+
+
+def on_terminal_idle(sender: Any, session_id: Any, at: datetime, **kwargs: Any) -> None:
+    baseline_session_auto_pause(terminal_session_id=session_id, reason=clock.PauseReason.IDLE, since=at)
+
+
+def on_terminal_owner_left(sender: Any, session_id: Any, at: datetime, **kwargs: Any) -> None:
+    baseline_session_auto_pause(terminal_session_id=session_id, reason=clock.PauseReason.DISCONNECT, since=at)
+
+
+def on_terminal_owner_back(sender: Any, session_id: Any, at: datetime, **kwargs: Any) -> None:
+    baseline_session_owner_back(terminal_session_id=session_id)
+
+
+def time_limit_seconds(session: BaselineSession) -> float:
+    meta = session.assignment.task_version.meta or {}
+    minutes = meta.get("time_limit_minutes")
+    return float(minutes) * 60 if minutes else settings.TIME_LIMIT_HOURS * 3600
+
+
+def enforce_time_limits(*, now: datetime | None = None) -> int:
+    """End live sessions whose working time reached their limit (outcome time_limit: a censored attempt)."""
+    now = now or timezone.now()
+    ended = 0
+    for session in BaselineSession.objects.filter(state=SessionState.LIVE).select_related(
+        "assignment__task_version"
+    ):
+        events = _events(session)
+        limit = time_limit_seconds(session)
+        if clock.working_seconds(events, now) < limit:
+            continue
+        # The clock stops exactly at the limit, not at whenever this job noticed.
+        at = _time_when_working_reaches(events, limit) or now
+        with transaction.atomic():
+            locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
+            if locked.state != SessionState.LIVE:
+                continue
+            try:
+                clock_append(session=locked, event=clock.Event(clock.Kind.TIME_LIMIT, max(at, events[-1].at)))
+            except clock.ClockError:
+                continue
+            _finish(locked, Outcome.TIME_LIMIT, max(at, events[-1].at))
+            terminal_id = str(locked.terminal_id)
+        control.end(terminal_id, "working-time limit reached")
+        ended += 1
+    return ended
+
+
+def _time_when_working_reaches(events: list[clock.Event], limit: float) -> datetime | None:
+    total = 0.0
+    for start, end in clock.work_periods(events, datetime.max.replace(tzinfo=UTC)):
+        span = (end - start).total_seconds()
+        if total + span >= limit:
+            return start + timedelta(seconds=limit - total)
+        total += span
+    return None
+
+
+def expire_reservations(*, now: datetime | None = None) -> int:
+    """Reserved assignments never started in time go back to the pool."""
+    now = now or timezone.now()
+    return Assignment.objects.filter(
+        status=AssignmentStatus.RESERVED, reserved_until__lt=now, session__isnull=True
+    ).update(status=AssignmentStatus.EXPIRED)

@@ -1,2 +1,11 @@
-# The platform served by uvicorn with its session host, shared with the terminal tests.
-from tests.terminal.conftest import _recordings, embedded_server, remote_server, suite, users, worker  # noqa: F401
+"""The platform served by uvicorn with its session host: the terminal tests' fixtures, shared."""
+
+from tests.terminal.conftest import (  # noqa: F401  (fixtures, found by pytest by name)
+    _recordings,
+    embedded_server,
+    impatient_server,
+    remote_server,
+    suite,
+    users,
+    worker,
+)

@@ -53,4 +53,12 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 
 # The platform served by uvicorn (WebSockets), shared with the terminal tests.
-from tests.terminal.conftest import _recordings, embedded_server, remote_server, suite, users, worker  # noqa: E402, F401
+from tests.terminal.conftest import (  # noqa: E402, F401  (fixtures, found by pytest by name)
+    _recordings,
+    embedded_server,
+    impatient_server,
+    remote_server,
+    suite,
+    users,
+    worker,
+)

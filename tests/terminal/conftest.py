@@ -51,6 +51,7 @@ class PlatformServer:
     port: int = field(default_factory=_free_port)
     web: subprocess.Popen[bytes] | None = None
     host: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -70,6 +71,7 @@ class PlatformServer:
             DJANGO_SETTINGS_MODULE="config.settings",
         )
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        env.update(self.extra_env)
         if self.mode == "remote":
             env["SESSION_HOST_SOCKET"] = self.socket_path
         else:
@@ -173,8 +175,11 @@ def _recordings(settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.RECORDINGS_DIR = tmp_path / "recordings"
 
 
-def _server(tmp_path: Path, mode: str) -> Iterator[PlatformServer]:
-    server = PlatformServer(tmp_path, mode)
+def _server(tmp_path: Path, mode: str, test_settings=None, **env: str) -> Iterator[PlatformServer]:  # type: ignore[no-untyped-def]
+    server = PlatformServer(tmp_path, mode, extra_env=env)
+    if test_settings is not None and mode == "remote":
+        # services called from the test process (pause, submit...) reach the same session host
+        test_settings.SESSION_HOST_SOCKET = server.socket_path
     try:
         if mode == "remote":
             server.start_host()
@@ -185,9 +190,9 @@ def _server(tmp_path: Path, mode: str) -> Iterator[PlatformServer]:
 
 
 @pytest.fixture(params=["embedded", "remote"])
-def server(request, tmp_path, _recordings, transactional_db) -> Iterator[PlatformServer]:  # type: ignore[no-untyped-def]
+def server(request, tmp_path, _recordings, transactional_db, settings) -> Iterator[PlatformServer]:  # type: ignore[no-untyped-def]
     """The platform in both of its shapes: the session host in the web process, or its own process."""
-    yield from _server(tmp_path, request.param)
+    yield from _server(tmp_path, request.param, settings)
 
 
 @pytest.fixture
@@ -196,8 +201,14 @@ def embedded_server(tmp_path, _recordings, transactional_db) -> Iterator[Platfor
 
 
 @pytest.fixture
-def remote_server(tmp_path, _recordings, transactional_db) -> Iterator[PlatformServer]:  # type: ignore[no-untyped-def]
-    yield from _server(tmp_path, "remote")
+def remote_server(tmp_path, _recordings, transactional_db, settings) -> Iterator[PlatformServer]:  # type: ignore[no-untyped-def]
+    yield from _server(tmp_path, "remote", settings)
+
+
+@pytest.fixture
+def impatient_server(tmp_path, _recordings, transactional_db, settings) -> Iterator[PlatformServer]:  # type: ignore[no-untyped-def]
+    """Remote shape with the clock's idle and disconnect pauses after about a second."""
+    yield from _server(tmp_path, "remote", settings, IDLE_PAUSE_AFTER="1.5", DISCONNECT_PAUSE_AFTER="1")
 
 
 @pytest.fixture
