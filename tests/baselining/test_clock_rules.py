@@ -144,5 +144,6 @@ def test_unstarted_reservations_expire(users, suite) -> None:
     contractor_accept_rules(user=users["bob"])
     a = assignment_claim_next(contractor=users["bob"])
     assert expire_reservations(now=timezone.now()) == 0
+    assert a.reserved_until is not None
     assert expire_reservations(now=a.reserved_until + timedelta(seconds=1)) == 1
     assert Assignment.objects.get(pk=a.pk).status == AssignmentStatus.EXPIRED
