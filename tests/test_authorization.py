@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
@@ -182,7 +184,7 @@ def test_websocket_route_for_every_role(world) -> None:
 
         async def go() -> bool:
             # (channels.testing would import daphne, which we do not use: build the scope by hand)
-            scope = {
+            scope: dict[str, Any] = {
                 "type": "websocket",
                 "path": f"/ws/terminal/{s.terminal_id}/",
                 "headers": headers,
