@@ -58,7 +58,7 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
     tv = a.task_version
     t = f"{a.task.family.name}/{a.task.name}"
     # (method, url, route pattern it exercises): {role: status}
-    cases = {
+    cases: dict[tuple[str, str, str], dict[str, int | None]] = {
         ("get", "/", ""): {"anonymous": LOGIN, "A": 302, "B": 302, "staff": 302},
         ("get", "/login/", "login/"): {"anonymous": 200, "A": 302, "B": 302, "staff": 302},
         ("post", "/logout/", "logout/"): {"anonymous": 302, "A": 302, "B": 302, "staff": 302},
