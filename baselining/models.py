@@ -136,6 +136,12 @@ class BaselineSession(models.Model):
     score = models.FloatField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     scoring_error = models.TextField(blank=True)
+    survey = models.JSONField(default=dict, blank=True)  # difficulty, confidence, resources, remarks
+    manual_scored_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    manual_scoring_minutes = models.FloatField(null=True, blank=True)
+    manual_scoring_notes = models.TextField(blank=True)
     intermediate_scores = models.JSONField(
         default=list, blank=True
     )  # [{score, message, details, at, elapsed}]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -15,12 +17,16 @@ from baselining.selectors import assignment_history, open_assignments
 from baselining.services import RULES_VERSION, AssignmentError, assignment_claim_next, contractor_accept_rules
 from baselining.services.sessions import (
     SessionError,
+    baseline_session_correct_time,
     baseline_session_give_up,
+    baseline_session_intermediate_score,
+    baseline_session_manual_score,
     baseline_session_open,
     baseline_session_pause,
     baseline_session_resume,
     baseline_session_review,
     baseline_session_submit,
+    baseline_session_survey,
     clock_events,
 )
 from config.permissions import acting_user, staff_required
@@ -154,6 +160,12 @@ def session_action(request: HttpRequest, session_id: int, action: str) -> HttpRe
                 messages.info(request, "Already submitted.")
         elif action == "give-up":
             baseline_session_give_up(session=session, reason=request.POST.get("reason", ""))
+        elif action == "intermediate":
+            entry = baseline_session_intermediate_score(session=session)
+            messages.info(request, f"Intermediate score: {entry['score']} {entry['message'] or ''}")
+        elif action == "survey":
+            baseline_session_survey(session=session, answers=request.POST.dict())
+            messages.success(request, "Thank you for the survey.")
         else:
             raise Http404("no such action")
     except (SessionError, clock.ClockError) as exc:
@@ -174,6 +186,32 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @staff_required
 def review_page(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _own_session(request, session_id)
+    if request.method == "POST" and request.POST.get("form") == "manual":
+        try:
+            baseline_session_manual_score(
+                session=session,
+                by=acting_user(request),
+                score=float(request.POST.get("score", "nan")),
+                minutes=float(request.POST["minutes"]) if request.POST.get("minutes") else None,
+                notes=request.POST.get("notes", ""),
+            )
+            messages.success(request, "Score recorded.")
+        except (SessionError, ValueError) as exc:
+            messages.error(request, str(exc).capitalize() + ".")
+        return redirect("baselining:review", session_id=session.pk)
+    if request.method == "POST" and request.POST.get("form") == "correction":
+        try:
+            periods = parse_periods(request.POST.get("periods", ""), clock_events(session))
+            total = baseline_session_correct_time(
+                session=session,
+                by=acting_user(request),
+                periods=periods,
+                reason=request.POST.get("reason", ""),
+            )
+            messages.success(request, f"Working time is now {total:.0f} s.")
+        except (SessionError, ValueError, clock.ClockError) as exc:
+            messages.error(request, str(exc).capitalize() + ".")
+        return redirect("baselining:review", session_id=session.pk)
     if request.method == "POST":
         try:
             baseline_session_review(
@@ -199,3 +237,22 @@ def review_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "working": clock.working_seconds(events, session.ended_at or timezone.now()),
         },
     )
+
+
+def parse_periods(text: str, events: list[clock.Event]) -> list[tuple[datetime, datetime]]:
+    """'0-20, 35.5-50' (minutes after the clock started) into absolute work periods."""
+    start = next((e.at for e in events if e.kind == clock.Kind.STARTED), None)
+    if start is None:
+        raise ValueError("the clock never started")
+    periods = []
+    for part in text.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        a, sep, b = part.partition("-")
+        if not sep:
+            raise ValueError(f"{part.strip()!r} is not FROM-TO in minutes")
+        lo, hi = float(a), float(b)
+        periods.append((start + timedelta(minutes=lo), start + timedelta(minutes=hi)))
+    if not periods:
+        raise ValueError("give at least one period")
+    return periods

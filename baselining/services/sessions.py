@@ -26,7 +26,7 @@ from baselining.models import (
     SessionState,
 )
 from tasks.family_runner import MethodFailure
-from tasks.services.environment import task_score
+from tasks.services.environment import task_intermediate_score, task_score
 from terminal import control
 from terminal.models import TerminalSession
 from terminal.sandbox import SandboxError
@@ -38,6 +38,8 @@ ERR_NOT_LIVE = "the session is not running (state: {state})"
 ERR_ALREADY_SUBMITTED = "the session has already been submitted"
 ERR_REASON = "say why you give up"
 ERR_NOT_YOURS = "this is not your assignment"
+ERR_NO_INTERMEDIATE = "this task has no intermediate scoring"
+SUBMISSION_FILE = "/home/agent/submission.txt"
 
 
 class SessionError(Exception):
@@ -202,6 +204,12 @@ def baseline_session_score(*, session_id: int) -> BaselineSession | None:
     try:
         if sandbox is None:
             raise SandboxError("the sandbox is gone before scoring")
+        if not session.submission.strip() and "intermediate_score" not in tv.family_version.methods:
+            # The Task Standard's other way to submit: /home/agent/submission.txt
+            found = sandbox.exec(["cat", SUBMISSION_FILE], user="root", timeout=30)
+            if found.returncode == 0:
+                session.submission = found.stdout.decode(errors="replace")
+                BaselineSession.objects.filter(pk=session.pk).update(submission=session.submission)
         result = task_score(
             sandbox=sandbox,
             task_version=tv,
@@ -373,3 +381,103 @@ def expire_reservations(*, now: datetime | None = None) -> int:
     return Assignment.objects.filter(
         status=AssignmentStatus.RESERVED, reserved_until__lt=now, session__isnull=True
     ).update(status=AssignmentStatus.EXPIRED)
+
+
+def baseline_session_intermediate_score(*, session: BaselineSession) -> dict[str, Any]:
+    """Run intermediate_score(t) in the live sandbox; the result joins the session's score log."""
+    tv = session.assignment.task_version
+    if "intermediate_score" not in tv.family_version.methods:
+        raise SessionError(ERR_NO_INTERMEDIATE)
+    if session.state != SessionState.LIVE:
+        raise SessionError(ERR_NOT_LIVE.format(state=session.state))
+    sandbox = control.sandbox_for(str(session.terminal_id))
+    if sandbox is None:
+        raise SessionError(ERR_NOT_LIVE.format(state="gone"))
+    at = timezone.now()
+    try:
+        result = task_intermediate_score(sandbox=sandbox, task_version=tv)
+    except (MethodFailure, SandboxError) as exc:
+        raise SessionError(f"intermediate scoring failed: {exc}") from exc
+    entry = {
+        "score": result.get("score"),
+        "message": result.get("message"),
+        "details": result.get("details"),
+        "at": at.isoformat(),
+        "working_seconds": round(working_seconds(session, at), 3),
+    }
+    with transaction.atomic():
+        locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
+        locked.intermediate_scores = [*locked.intermediate_scores, entry]
+        locked.save(update_fields=["intermediate_scores"])
+    session.intermediate_scores = locked.intermediate_scores
+    return entry
+
+
+def baseline_session_survey(*, session: BaselineSession, answers: dict[str, Any]) -> None:
+    """The short end-of-session survey: difficulty and confidence (1-5), resources used, remarks."""
+
+    def rating(key: str) -> int | None:
+        value = str(answers.get(key, ""))
+        return int(value) if value.isdigit() and 1 <= int(value) <= 5 else None
+
+    clean = {
+        "difficulty": rating("difficulty"),
+        "confidence": rating("confidence"),
+        "resources": str(answers.get("resources", ""))[:2000],
+        "remarks": str(answers.get("remarks", ""))[:5000],
+    }
+    BaselineSession.objects.filter(pk=session.pk).update(survey=clean)
+
+
+ERR_NOT_MANUAL = "this session is not waiting for manual scoring"
+ERR_SCORE_RANGE = "the score must be between 0 and 1"
+
+
+def baseline_session_manual_score(
+    *, session: BaselineSession, by: Any, score: float, minutes: float | None = None, notes: str = ""
+) -> BaselineSession:
+    """Staff score a session whose scorer returned None, against the task's rubric."""
+    if not getattr(by, "is_staff", False):
+        raise SessionError("only staff score sessions")
+    if not 0 <= score <= 1:
+        raise SessionError(ERR_SCORE_RANGE)
+    with transaction.atomic():
+        locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
+        if locked.state != SessionState.MANUAL_SCORING:
+            raise SessionError(ERR_NOT_MANUAL)
+        success = score >= locked.assignment.task_version.success_threshold
+        locked.score = score
+        locked.manual_scored_by = by
+        locked.manual_scoring_minutes = minutes
+        locked.manual_scoring_notes = notes
+        locked.outcome = Outcome.SUCCESS if success else Outcome.FAILURE
+        locked.state = SessionState.ENDED
+        locked.save()
+        assignment = locked.assignment
+        assignment.success = success
+        assignment.save(update_fields=["success"])
+    return locked
+
+
+ERR_CORRECTION_REASON = "a timing correction needs a reason"
+
+
+def baseline_session_correct_time(
+    *, session: BaselineSession, by: Any, periods: list[tuple[datetime, datetime]], reason: str
+) -> float:
+    """Staff replace the work periods (e.g. from the contractor's own account); kept in the log."""
+    if not getattr(by, "is_staff", False):
+        raise SessionError("only staff correct timings")
+    if not reason.strip():
+        raise SessionError(ERR_CORRECTION_REASON)
+    at = timezone.now()
+    with transaction.atomic():
+        locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
+        clock_append(
+            session=locked,
+            event=clock.Event(clock.Kind.STAFF_CORRECTION, at, reason=reason, periods=tuple(periods)),
+            by=by,
+        )
+        locked.working_seconds = clock.working_seconds(_events(locked), at)
+        locked.save(update_fields=["working_seconds"])
+    return float(locked.working_seconds or 0)
