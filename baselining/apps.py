@@ -8,7 +8,9 @@ class BaseliningConfig(AppConfig):
         from baselining.services import sessions
         from terminal import signals
 
-        signals.session_live.connect(sessions.on_terminal_live, dispatch_uid="baselining.clock_start")
+        signals.session_owner_attached.connect(
+            sessions.on_terminal_live, dispatch_uid="baselining.clock_start"
+        )
         signals.session_idle.connect(sessions.on_terminal_idle, dispatch_uid="baselining.idle")
         signals.session_owner_left.connect(sessions.on_terminal_owner_left, dispatch_uid="baselining.left")
         signals.session_owner_back.connect(sessions.on_terminal_owner_back, dispatch_uid="baselining.back")

@@ -14,6 +14,14 @@ def score_session(session_id: int) -> str:
     return session.outcome if session is not None else "gone"
 
 
+@shared_task(name="baselining.provision_session", acks_late=True, max_retries=0)
+def provision_session(session_id: int) -> str:
+    """Provision a session's sandbox (and run start()) before the contractor attaches."""
+    from baselining.services.sessions import baseline_session_provision
+
+    return baseline_session_provision(session_id=session_id)
+
+
 @shared_task(name="baselining.enforce_time_limits")
 def enforce_time_limits() -> int:
     """Periodic: end sessions whose working time reached their limit."""

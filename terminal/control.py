@@ -48,6 +48,17 @@ def set_input(session_id: str, reason: str | None, marker: str | None = None) ->
         _embedded_call(session_id, lambda host: host.set_input(session_id, reason, marker))
 
 
+def prepare(session: Any) -> tuple[str, str] | None:
+    """Provision a new session's sandbox ahead of its owner (remote host). Embedded: the owner's attach
+    does it, on the web process's loop, so this returns None without doing anything."""
+    if not settings.SESSION_HOST_SOCKET:
+        return None
+    from terminal.gateway import open_request
+    from terminal.remote import remote_open
+
+    return async_to_sync(remote_open)(open_request(session, 120, 32))
+
+
 def end(session_id: str, reason: str) -> None:
     """End the live session (sandbox destroyed, recording closed). No-op if it is not live."""
     if settings.SESSION_HOST_SOCKET:

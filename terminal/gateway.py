@@ -62,6 +62,7 @@ def _activity(signal: Any) -> Any:
 on_idle = _activity(signals.session_idle)
 on_owner_left = _activity(signals.session_owner_left)
 on_owner_back = _activity(signals.session_owner_back)
+on_owner_attached = _activity(signals.session_owner_attached)
 
 
 def install_hooks(host: SessionHost) -> SessionHost:
@@ -73,6 +74,7 @@ def install_hooks(host: SessionHost) -> SessionHost:
         (host.on_idle, on_idle),
         (host.on_owner_left, on_owner_left),
         (host.on_owner_back, on_owner_back),
+        (host.on_owner_attached, on_owner_attached),
     ]
     for hooks, hook in pairs:
         if hook not in hooks:

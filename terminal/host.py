@@ -211,6 +211,7 @@ class LiveSession:
         self.idle_reported = False
         self.owner_gone_at: datetime | None = None  # when the last owner connection went away
         self.owner_left_reported = False
+        self.owner_attached_once = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self.loop = asyncio.get_running_loop()
 
@@ -443,6 +444,8 @@ class SessionHost:
         self.on_idle: list[Callable[[str, datetime], Awaitable[None]]] = []
         self.on_owner_left: list[Callable[[str, datetime], Awaitable[None]]] = []
         self.on_owner_back: list[Callable[[str, datetime], Awaitable[None]]] = []
+        # The first time the session's owner is attached to the live shell (the clock starts then).
+        self.on_owner_attached: list[Callable[[str, datetime], Awaitable[None]]] = []
         self.idle_after = 600.0  # seconds without input before on_idle (the web side sets it from settings)
         self.disconnect_grace = 60.0  # seconds without an owner connection before on_owner_left
         self._watcher: asyncio.Task[None] | None = None
@@ -474,7 +477,26 @@ class SessionHost:
         att = await self.attach(live, client, req.role, req.offset)
         if req.role == "owner":
             live.resize(req.cols, req.rows)
+            if not live.owner_attached_once:
+                live.owner_attached_once = True
+                for attached in self.on_owner_attached:
+                    await attached(req.session_id, datetime.now(UTC))
         return att
+
+    async def open_request(self, req: OpenRequest) -> tuple[str, str] | None:
+        """Provision without attaching (a job prepares the environment before the contractor arrives)."""
+        if self.get(req.session_id) is not None:
+            return None
+        try:
+            live = await self.open(req)
+        except SandboxError as exc:
+            reason = f"could not start the sandbox: {exc}"
+            for failed in self.on_failed:
+                await failed(req.session_id, reason)
+            return ("failed", reason)
+        for hook in self.on_live:
+            await hook(req.session_id, live.sandbox.fingerprint())
+        return None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self, req: OpenRequest) -> LiveSession:

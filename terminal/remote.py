@@ -28,7 +28,7 @@ from django.conf import settings
 
 from terminal import protocol
 from terminal.gateway import Gateway
-from terminal.host import Attachment, AttachRequest, SessionHost
+from terminal.host import Attachment, AttachRequest, OpenRequest, SessionHost
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 16 * 1024 * 1024  # exec results carry a command's output
@@ -93,6 +93,12 @@ class HostServer:
                     reply = self.host.handle_frame(att, frame)
                     if reply is not None:
                         await client.send_frame(reply)
+            elif op == "open":
+                refusal = await self.host.open_request(OpenRequest.from_json(doc["request"]))
+                answer: dict[str, Any] = {"ok": refusal is None}
+                if refusal is not None:
+                    answer.update(state=refusal[0], reason=refusal[1])
+                await client.send_frame(json.dumps(answer).encode())
             elif op == "close":
                 await self.host.close(str(doc["session_id"]), str(doc.get("reason", "ended")))
                 await client.send_frame(b'{"ok": true}')
@@ -153,6 +159,11 @@ async def _request(doc: dict[str, Any]) -> dict[str, Any]:
         return dict(json.loads(await read_message(reader)))
     finally:
         writer.close()
+
+
+async def remote_open(req: OpenRequest) -> tuple[str, str] | None:
+    doc = await _request({"op": "open", "request": req.to_json()})
+    return None if doc.get("ok") else (str(doc.get("state", "failed")), str(doc.get("reason", "")))
 
 
 async def remote_close(session_id: str, reason: str) -> None:

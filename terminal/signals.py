@@ -11,3 +11,5 @@ session_ended = Signal()
 session_idle = Signal()
 session_owner_left = Signal()
 session_owner_back = Signal()
+# The session's owner attached to the live shell for the first time (kwargs session_id, at).
+session_owner_attached = Signal()

@@ -93,11 +93,18 @@ def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSessi
         session = BaselineSession.objects.create(assignment=locked, terminal=terminal)
         locked.status = AssignmentStatus.IN_PROGRESS
         locked.save(update_fields=["status"])
+
+        def provision() -> None:
+            from baselining.tasks import provision_session
+
+            provision_session.delay(session.pk)
+
+        transaction.on_commit(provision)
         return session
 
 
 def baseline_session_started(*, terminal_session_id: Any, at: datetime) -> None:
-    """The sandbox is ready and the contractor is attached: the clock starts (once)."""
+    """The sandbox is ready and the contractor is attached to it: the clock starts (once)."""
     with transaction.atomic():
         session = BaselineSession.objects.select_for_update().filter(terminal_id=terminal_session_id).first()
         if session is None or session.state != SessionState.CREATED:
@@ -481,3 +488,23 @@ def baseline_session_correct_time(
         locked.working_seconds = clock.working_seconds(_events(locked), at)
         locked.save(update_fields=["working_seconds"])
     return float(locked.working_seconds or 0)
+
+
+def baseline_session_provision(*, session_id: int) -> str:
+    """Prepare the sandbox (start() included) before the contractor arrives; provisioning never counts."""
+    session = BaselineSession.objects.select_related("terminal__task_version").filter(pk=session_id).first()
+    if session is None or session.terminal is None or session.state != SessionState.CREATED:
+        return "nothing to do"
+    try:
+        refusal = control.prepare(session.terminal)
+    except SandboxError as exc:
+        refusal = ("failed", str(exc))
+    if refusal is not None:
+        with transaction.atomic():
+            locked = BaselineSession.objects.select_for_update().get(pk=session_id)
+            if locked.state == SessionState.CREATED:
+                locked.state = SessionState.FAILED
+                locked.scoring_error = refusal[1]
+                locked.save(update_fields=["state", "scoring_error"])
+        return refusal[1]
+    return "ready"

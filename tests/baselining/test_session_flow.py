@@ -53,6 +53,10 @@ def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suit
     assert baseline_session_open(assignment=assignment, user=alice) == session  # idempotent
     terminal = session.terminal
     assert terminal is not None
+    # A job provisions the sandbox (start() included) before alice arrives; none of that is her time.
+    _wait(lambda: type(terminal).objects.get(pk=terminal.pk).status == SessionStatus.LIVE)
+    time.sleep(1.0)
+    assert clock_events(session) == []
 
     async def work() -> None:
         c = await remote_server.shell(terminal, alice)
@@ -100,8 +104,12 @@ def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suit
         "submit",
         "end",
     ]
+    started = events[0].at
+    terminal.refresh_from_db()
+    assert terminal.started_at is not None and (started - terminal.started_at).total_seconds() >= 1.0
     if worker is not None:
-        assert "baselining.score_session" in (remote_server.tmp / "worker.log").read_text()
+        log = (remote_server.tmp / "worker.log").read_text()
+        assert "baselining.provision_session" in log and "baselining.score_session" in log
     print(
         f"baseline: working {session.working_seconds:.2f} s of {wall:.2f} s wall; celery worker: {bool(worker)}"
     )
