@@ -19,6 +19,27 @@ class ContractorStatus(models.TextChoices):
     SUSPENDED = "suspended", "Suspended"
 
 
+def _token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Invitation(models.Model):
+    """A link for someone staff already know: they apply and start active, without the vetting queue."""
+
+    token = models.CharField(max_length=64, unique=True, default=_token)
+    note = models.CharField(max_length=200, blank=True)  # who it is for
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"invitation for {self.note or '?'}"
+
+
 class ContractorProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contractor")
     status = models.CharField(
@@ -30,6 +51,17 @@ class ContractorProfile(models.Model):
     rules_version = models.CharField(max_length=20, blank=True)
     rules_accepted_at = models.DateTimeField(null=True, blank=True)
     pseudonym = models.CharField(max_length=20, unique=True, default=_pseudonym)  # for exports
+    # Vetting: staff decide with a note; they may ask for a vetting task first and record how it went.
+    vetting_task_required = models.BooleanField(default=False)
+    vetting_task_outcome = models.CharField(max_length=10, blank=True)  # "", "passed", "failed"
+    vetting_note = models.TextField(blank=True)
+    vetted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    vetted_at = models.DateTimeField(null=True, blank=True)
+    invitation = models.ForeignKey(
+        "Invitation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from baselining import views
+from baselining import views, views_contractors
 
 app_name = "baselining"
 urlpatterns = [
@@ -12,5 +12,8 @@ urlpatterns = [
     path("sessions/<int:session_id>/clock.json", views.session_clock, name="clock"),
     path("sessions/<int:session_id>/<slug:action>/", views.session_action, name="action"),
     path("review/", views.review_queue, name="review_queue"),
+    path("vetting/", views_contractors.vetting, name="vetting"),
+    path("vetting/<int:profile_id>/", views_contractors.vet, name="vet"),
+    path("invitations/", views_contractors.invite, name="invite"),
     path("review/<int:session_id>/", views.review_page, name="review"),
 ]

@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from baselining import views_contractors
 from config import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("apply/", views_contractors.apply, name="apply"),
     path("tasks/", include("tasks.urls")),
     path("terminal/", include("terminal.urls")),
     path("work/", include("baselining.urls")),

@@ -132,6 +132,20 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "staff": 404,
         },
         ("get", "/work/review/", "work/review/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
+        ("get", "/apply/", "apply/"): {"anonymous": 200, "A": 200, "B": 200, "staff": 200},
+        ("get", "/work/vetting/", "work/vetting/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
+        ("post", f"/work/vetting/{world['A'].contractor.pk}/", "work/vetting/<int:profile_id>/"): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 302,
+        },
+        ("post", "/work/invitations/", "work/invitations/"): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 302,
+        },
         ("get", f"/work/review/{s.pk}/", "work/review/<int:session_id>/"): {
             "anonymous": LOGIN,
             "A": 403,
