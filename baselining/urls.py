@@ -15,5 +15,6 @@ urlpatterns = [
     path("vetting/", views_contractors.vetting, name="vetting"),
     path("vetting/<int:profile_id>/", views_contractors.vet, name="vet"),
     path("invitations/", views_contractors.invite, name="invite"),
+    path("assign/", views_contractors.assign, name="assign"),
     path("review/<int:session_id>/", views.review_page, name="review"),
 ]

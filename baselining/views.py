@@ -103,7 +103,11 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
         raise Http404("no such assignment")
     session = BaselineSession.objects.filter(assignment=a).first()
     if request.method == "POST":
-        session = baseline_session_open(assignment=a, user=acting_user(request))
+        try:
+            session = baseline_session_open(assignment=a, user=acting_user(request))
+        except SessionError as exc:
+            messages.error(request, str(exc).capitalize() + ".")
+            return redirect("baselining:assignment", assignment_id=a.pk)
         return redirect("baselining:session", session_id=session.pk)
     return render(request, "baselining/assignment.html", {"a": a, "session": session})
 

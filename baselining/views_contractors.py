@@ -90,3 +90,37 @@ def invite(request: HttpRequest) -> HttpResponse:
     inv = invitation_create(by=acting_user(request), note=request.POST.get("note", ""))
     messages.success(request, f"Invitation link: {request.build_absolute_uri('/apply/')}?invite={inv.token}")
     return redirect("baselining:vetting")
+
+
+@staff_required
+def assign(request: HttpRequest) -> HttpResponse:
+    """Manual and bulk assignment: any contractors x any tasks, under the eligibility rules."""
+    from django.contrib.auth import get_user_model
+
+    from baselining.models import AssignmentKind
+    from baselining.services import AssignmentError, assignment_assign
+    from tasks.models import Task
+
+    contractors = (
+        get_user_model().objects.filter(contractor__status=ContractorStatus.ACTIVE).order_by("username")
+    )
+    tasks = (
+        Task.objects.select_related("family").exclude(latest_version=None).order_by("family__name", "name")
+    )
+    if request.method == "POST":
+        kind = request.POST.get("kind", AssignmentKind.BASELINE)
+        try:
+            made, refused = assignment_assign(
+                by=acting_user(request),
+                contractors=list(contractors.filter(pk__in=request.POST.getlist("contractors"))),
+                tasks=list(tasks.filter(pk__in=request.POST.getlist("tasks"))),
+                kind=kind if kind in AssignmentKind.values else AssignmentKind.BASELINE,
+            )
+        except AssignmentError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{len(made)} assignment(s) made.")
+            for why in refused:
+                messages.error(request, why)
+        return redirect("baselining:assign")
+    return render(request, "baselining/assign.html", {"contractors": contractors, "tasks": tasks})

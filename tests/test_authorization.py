@@ -146,6 +146,7 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "B": 403,
             "staff": 302,
         },
+        ("get", "/work/assign/", "work/assign/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
         ("get", f"/work/review/{s.pk}/", "work/review/<int:session_id>/"): {
             "anonymous": LOGIN,
             "A": 403,

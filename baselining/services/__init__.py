@@ -7,6 +7,7 @@ from baselining.services.assignments import (
     ERR_RULES,
     RULES_VERSION,
     AssignmentError,
+    assignment_assign,
     assignment_claim_next,
     contractor_accept_rules,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "ERR_RULES",
     "RULES_VERSION",
     "AssignmentError",
+    "assignment_assign",
     "assignment_claim_next",
     "contractor_accept_rules",
 ]

@@ -92,3 +92,68 @@ def assignment_claim_next(
         except IntegrityError:
             continue  # a concurrent claim of ours got this task first
     raise AssignmentError(ERR_NOTHING)
+
+
+ERR_NOT_ELIGIBLE = "{contractor} may not get {task}: {why}"
+
+
+def _why_not_eligible(*, contractor: User, task: Task, kind: str) -> str | None:
+    from baselining.selectors import eligible_tasks
+
+    if task.pk in {c.task.pk for c in eligible_tasks(contractor=contractor, kind=kind)}:
+        return None
+    if Assignment.objects.filter(contractor=contractor, task=task).exists():
+        return "attempted it before"
+    if task.family.authors.filter(pk=contractor.pk).exists():
+        return "wrote it"
+    return "not eligible (task status, expertise, needs or target)"
+
+
+def assignment_assign(
+    *, by: User, contractors: list[User], tasks: list[Task], kind: str, now: datetime | None = None
+) -> tuple[list[Assignment], list[str]]:
+    """Staff assign tasks to contractors, one by one or in bulk, under the same rules as "next task".
+
+    Returns the assignments made and, for each pair refused, why. Each pair is its own transaction, so
+    one refusal does not undo the others.
+    """
+    if not by.is_staff:
+        raise AssignmentError("only staff assign tasks")
+    now = now or timezone.now()
+    made, refused = [], []
+    for contractor in contractors:
+        for task in tasks:
+            why = _why_not_eligible(contractor=contractor, task=task, kind=kind)
+            if why is not None:
+                refused.append(ERR_NOT_ELIGIBLE.format(contractor=contractor, task=task, why=why))
+                continue
+            try:
+                with transaction.atomic():
+                    locked = (
+                        Task.objects.select_for_update(of=("self",))
+                        .select_related("latest_version")
+                        .get(pk=task.pk)
+                    )
+                    taken = Assignment.objects.filter(COUNTS_TOWARDS_TARGET, task=locked).count()
+                    if kind == AssignmentKind.BASELINE and taken >= locked.target_baselines:
+                        refused.append(
+                            ERR_NOT_ELIGIBLE.format(contractor=contractor, task=task, why="target reached")
+                        )
+                        continue
+                    if locked.latest_version is None:
+                        continue
+                    made.append(
+                        Assignment.objects.create(
+                            contractor=contractor,
+                            task=locked,
+                            task_version=locked.latest_version,
+                            kind=kind,
+                            reserved_until=now + timedelta(hours=settings.RESERVATION_HOURS),
+                            assigned_by=by,
+                        )
+                    )
+            except IntegrityError:
+                refused.append(
+                    ERR_NOT_ELIGIBLE.format(contractor=contractor, task=task, why="attempted it before")
+                )
+    return made, refused

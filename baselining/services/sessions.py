@@ -38,6 +38,7 @@ ERR_NOT_LIVE = "the session is not running (state: {state})"
 ERR_ALREADY_SUBMITTED = "the session has already been submitted"
 ERR_REASON = "say why you give up"
 ERR_NOT_YOURS = "this is not your assignment"
+ERR_ONE_LIVE = "finish your current session first: one live session at a time"
 ERR_NO_INTERMEDIATE = "this task has no intermediate scoring"
 SUBMISSION_FILE = "/home/agent/submission.txt"
 
@@ -89,6 +90,14 @@ def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSessi
         existing = BaselineSession.objects.filter(assignment=locked).first()
         if existing is not None:
             return existing
+        if (
+            BaselineSession.objects.filter(
+                assignment__contractor=user, state__in=[SessionState.CREATED, SessionState.LIVE]
+            )
+            .exclude(assignment=locked)
+            .exists()
+        ):
+            raise SessionError(ERR_ONE_LIVE)
         terminal = terminal_session_create(user=user, task_version=locked.task_version, purpose=locked.kind)
         session = BaselineSession.objects.create(assignment=locked, terminal=terminal)
         locked.status = AssignmentStatus.IN_PROGRESS

@@ -150,3 +150,33 @@ def test_twenty_contractors_claiming_at_once(demo_suite, settings) -> None:
     assert sum(per_task.values()) == 12 == outcomes["claimed"]
     assert outcomes["refused"] == 28
     print(f"concurrency on {connection.vendor}: {dict(outcomes)}")
+
+
+@pytest.mark.django_db
+def test_staff_assign_in_bulk_under_the_rules(demo_suite, staff) -> None:
+    from baselining.services import assignment_assign
+
+    meeting, refund = _ready(staff, "email_reply/meeting", "email_reply/refund")
+    Task.objects.filter(pk=meeting.pk).update(target_baselines=1)
+    meeting.refresh_from_db()
+    a, b = _contractor("ba1"), _contractor("ba2")
+    made, refused = assignment_assign(by=staff, contractors=[a, b], tasks=[meeting, refund], kind="baseline")
+    assert {(m.contractor, m.task) for m in made} == {(a, meeting), (a, refund), (b, refund)}
+    assert all(m.assigned_by == staff for m in made)
+    assert refused == [f"{b} may not get {meeting}: not eligible (task status, expertise, needs or target)"]
+    made, refused = assignment_assign(by=staff, contractors=[a], tasks=[refund], kind="baseline")
+    assert made == [] and refused == [f"{a} may not get {refund}: attempted it before"]
+    with pytest.raises(AssignmentError):
+        assignment_assign(by=a, contractors=[b], tasks=[refund], kind="baseline")
+
+
+@pytest.mark.django_db
+def test_one_live_session_at_a_time(demo_suite, staff) -> None:
+    from baselining.services.sessions import ERR_ONE_LIVE, SessionError, baseline_session_open
+
+    _ready(staff, "email_reply/meeting", "email_reply/refund")
+    user = _contractor("busy")
+    first, second = assignment_claim_next(contractor=user), assignment_claim_next(contractor=user)
+    baseline_session_open(assignment=first, user=user)
+    with pytest.raises(SessionError, match=ERR_ONE_LIVE):
+        baseline_session_open(assignment=second, user=user)
