@@ -188,5 +188,6 @@ TIME_LIMIT_HOURS = float(os.environ.get("TIME_LIMIT_HOURS", "8"))
 CELERY_BEAT_SCHEDULE = {
     "enforce-time-limits": {"task": "baselining.enforce_time_limits", "schedule": 30.0},
     "expire-reservations": {"task": "baselining.expire_reservations", "schedule": 300.0},
+    "reap-sandboxes": {"task": "terminal.reap_sandboxes", "schedule": 120.0},
 }
 PERIODIC_JOBS_EMBEDDED = not REDIS_URL

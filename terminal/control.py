@@ -59,6 +59,20 @@ def prepare(session: Any) -> tuple[str, str] | None:
     return async_to_sync(remote_open)(open_request(session, 120, 32))
 
 
+def live_sessions() -> list[str]:
+    """Ids of the sessions the host has live right now."""
+    if settings.SESSION_HOST_SOCKET:
+        from terminal.remote import remote_list
+
+        try:
+            return async_to_sync(remote_list)()
+        except OSError:
+            return []
+    from terminal.gateway import host_with_hooks
+
+    return list(host_with_hooks().sessions)
+
+
 def end(session_id: str, reason: str) -> None:
     """End the live session (sandbox destroyed, recording closed). No-op if it is not live."""
     if settings.SESSION_HOST_SOCKET:

@@ -99,6 +99,10 @@ class HostServer:
                 if refusal is not None:
                     answer.update(state=refusal[0], reason=refusal[1])
                 await client.send_frame(json.dumps(answer).encode())
+            elif op == "list":
+                await client.send_frame(
+                    json.dumps({"ok": True, "sessions": sorted(self.host.sessions)}).encode()
+                )
             elif op == "close":
                 await self.host.close(str(doc["session_id"]), str(doc.get("reason", "ended")))
                 await client.send_frame(b'{"ok": true}')
@@ -164,6 +168,10 @@ async def _request(doc: dict[str, Any]) -> dict[str, Any]:
 async def remote_open(req: OpenRequest) -> tuple[str, str] | None:
     doc = await _request({"op": "open", "request": req.to_json()})
     return None if doc.get("ok") else (str(doc.get("state", "failed")), str(doc.get("reason", "")))
+
+
+async def remote_list() -> list[str]:
+    return [str(s) for s in (await _request({"op": "list"})).get("sessions", [])]
 
 
 async def remote_close(session_id: str, reason: str) -> None:

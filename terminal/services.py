@@ -58,3 +58,20 @@ def terminal_session_end(*, session_id: Any, reason: str, failed: bool = False) 
                 sender=TerminalSession, session_id=s.id, reason=s.end_reason, failed=failed
             )
         )
+
+
+def terminal_reap(*, ended_grace_seconds: float = 60) -> list[str]:
+    """End live sandboxes whose session is over (or unknown) in the database: nothing runs unaccounted."""
+    from terminal import control
+
+    live = control.live_sessions()
+    known = {
+        str(pk): status
+        for pk, status in TerminalSession.objects.filter(pk__in=live).values_list("pk", "status")
+    }
+    reaped = []
+    for sid in live:
+        if known.get(sid) in (None, SessionStatus.ENDED, SessionStatus.FAILED):
+            control.end(sid, "reaped: the session is over")
+            reaped.append(sid)
+    return reaped

@@ -306,3 +306,21 @@ def test_ending_with_a_client_that_stopped_reading_does_not_hang(server, users, 
     async_to_sync(scenario)()
     session.refresh_from_db()
     assert session.status == SessionStatus.ENDED
+
+
+def test_reaping_ends_sandboxes_whose_session_is_over(remote_server, users, suite) -> None:
+    from terminal.models import TerminalSession as TS
+    from terminal.services import terminal_reap
+
+    keep, stale = new_session(users["alice"]), new_session(users["bob"])
+
+    async def open_both() -> None:
+        for s, u in ((keep, users["alice"]), (stale, users["bob"])):
+            c = await remote_server.shell(s, u)
+            await c.close()
+
+    async_to_sync(open_both)()
+    # the database says it ended, but its sandbox still runs (e.g. a crash between the two)
+    TS.objects.filter(pk=stale.pk).update(status=SessionStatus.ENDED, ended_at=stale.created_at)
+    assert terminal_reap() == [str(stale.pk)]
+    assert terminal_reap() == []
