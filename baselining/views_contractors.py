@@ -13,6 +13,7 @@ from baselining.services.contractors import (
     ContractorError,
     contractor_apply,
     contractor_require_vetting_task,
+    contractor_set_status,
     contractor_vet,
     invitation_create,
     parse_expertise,
@@ -74,6 +75,10 @@ def vet(request: HttpRequest, profile_id: int) -> HttpResponse:
                 by=acting_user(request),
                 approve=action == "approve",
                 note=request.POST.get("note", ""),
+            )
+        elif action in ContractorStatus.values:
+            contractor_set_status(
+                profile=profile, by=acting_user(request), status=action, note=request.POST.get("note", "")
             )
         elif action in ("require-task", "task-passed", "task-failed"):
             outcome = {"require-task": "", "task-passed": "passed", "task-failed": "failed"}[action]

@@ -115,3 +115,16 @@ def test_staff_vetting_page(staff) -> None:
     assert ContractorProfile.objects.get().status == ContractorStatus.ACTIVE
     resp = c.post("/work/invitations/", {"note": "for Sam"}, follow=True)
     assert b"?invite=" in resp.content
+
+
+def test_staff_pause_a_contractor(staff) -> None:
+    contractor_apply(**{**APPLICATION, "expertise": parse_expertise("ml: 3")})
+    profile = ContractorProfile.objects.get()
+    contractor_vet(profile=profile, by=staff, approve=True)
+    c = Client()
+    c.force_login(staff)
+    c.post(f"/work/vetting/{profile.pk}/", {"action": "paused", "note": "on leave"})
+    profile.refresh_from_db()
+    assert (profile.status, profile.vetting_note) == (ContractorStatus.PAUSED, "on leave")
+    with pytest.raises(AssignmentError, match=ERR_NOT_ACTIVE):
+        assignment_claim_next(contractor=profile.user)
