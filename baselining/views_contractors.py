@@ -58,6 +58,7 @@ def vetting(request: HttpRequest) -> HttpResponse:
             "applicants": applicants,
             "others": others,
             "invitations": invitations,
+            "statuses": ContractorStatus.choices,
             "base": request.build_absolute_uri("/apply/"),
         },
     )

@@ -123,6 +123,7 @@ def test_staff_pause_a_contractor(staff) -> None:
     contractor_vet(profile=profile, by=staff, approve=True)
     c = Client()
     c.force_login(staff)
+    assert b'<option value="suspended"' in c.get("/work/vetting/").content
     c.post(f"/work/vetting/{profile.pk}/", {"action": "paused", "note": "on leave"})
     profile.refresh_from_db()
     assert (profile.status, profile.vetting_note) == (ContractorStatus.PAUSED, "on leave")
