@@ -5,6 +5,7 @@ class BaseliningConfig(AppConfig):
     name = "baselining"
 
     def ready(self) -> None:
+        import config.checks  # noqa: F401  (registers the system checks)
         from baselining.services import sessions
         from terminal import signals
 
