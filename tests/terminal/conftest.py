@@ -262,6 +262,15 @@ def worker(remote_server, settings) -> Iterator[subprocess.Popen[bytes] | None]:
         yield None
         return
     log = (remote_server.tmp / "worker.log").open("ab")
+    # jobs queued by earlier tests (whose rows are gone) must not reach this worker
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "purge", "-f"],
+        cwd=REPO,
+        env=remote_server.env(),
+        stdout=log,
+        stderr=log,
+        check=True,
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-l", "info"],
         cwd=REPO,
