@@ -106,7 +106,10 @@ def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSessi
         def provision() -> None:
             from baselining.tasks import provision_session
 
-            provision_session.delay(session.pk)
+            try:
+                provision_session.delay(session.pk)
+            except Exception:  # the broker is unreachable: the contractor's attach provisions instead
+                log.exception("could not queue the provisioning of session %s", session.pk)
 
         transaction.on_commit(provision)
         return session
@@ -167,7 +170,11 @@ def baseline_session_submit(*, session: BaselineSession, submission: str, at: da
             from baselining.tasks import score_session
 
             control.set_input(terminal_id, "submitted: scoring", marker="submit")
-            score_session.delay(pk)
+            try:
+                score_session.delay(pk)
+            except Exception:  # the broker is unreachable: score here rather than leave it unscored
+                log.exception("could not queue the scoring of session %s; scoring in this process", pk)
+                score_session.apply(args=(pk,))
 
         transaction.on_commit(after)
     return True
