@@ -31,6 +31,7 @@ def eligible_tasks(*, contractor: User, kind: str) -> list[Candidate]:
         Task.objects.filter(status=status, latest_version__isnull=False)
         .exclude(assignments__contractor=contractor)  # attempted before: any version, any kind
         .exclude(family__authors=contractor)  # wrote it
+        .exclude(flags__severity="blocking", flags__status__in=["open", "confirmed"])  # on hold for a problem
         .select_related("latest_version", "family")
         .annotate(
             open_or_done=Count(

@@ -148,3 +148,94 @@ class TaskStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class FlagCategory(models.TextChoices):
+    ENVIRONMENT = "environment", "Environment broken"
+    MISSING = "missing", "File or resource missing"
+    INTERNET = "internet", "Needs internet"
+    UNCLEAR = "unclear", "Instructions unclear or underspecified"
+    FALSE_POSITIVE = "false_positive", "Scorer accepts a wrong answer"
+    FALSE_NEGATIVE = "false_negative", "Scorer rejects a right answer"
+    SHORTCUT = "shortcut", "Answer can be guessed or shortcut"
+    NO_ITERATION = "no_iteration", "Solvable without any iteration"
+    MEMORISED = "memorised", "Solution likely memorised or public"
+    ESTIMATE = "estimate", "Time estimate far off"
+    OTHER = "other", "Other"
+
+
+class FlagSeverity(models.TextChoices):
+    BLOCKING = "blocking", "Blocking"
+    MAJOR = "major", "Major"
+    MINOR = "minor", "Minor"
+
+
+class FlagStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CONFIRMED = "confirmed", "Confirmed"
+    FIXED = "fixed", "Fixed"
+    REJECTED = "rejected", "Rejected"
+    DUPLICATE = "duplicate", "Duplicate"
+
+
+ACTIVE_FLAG_STATUSES = (FlagStatus.OPEN, FlagStatus.CONFIRMED)
+
+
+class Flag(models.Model):
+    """A reported task problem, tied to a task version and, from a session, to a moment in its recording."""
+
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="flags")
+    task_version = models.ForeignKey(TaskVersion, on_delete=models.PROTECT, related_name="flags")
+    terminal_session = models.ForeignKey(
+        "terminal.TerminalSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="flags"
+    )
+    recording_offset = models.FloatField(null=True, blank=True)  # seconds into the session's recording
+    source = models.CharField(max_length=10, default="page")  # session, survey, replay, api, page
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="flags")
+    category = models.CharField(max_length=16, choices=FlagCategory.choices)
+    severity = models.CharField(max_length=10, choices=FlagSeverity.choices)
+    description = models.TextField()
+    status = models.CharField(max_length=10, choices=FlagStatus.choices, default=FlagStatus.OPEN)
+    resolution_note = models.TextField(blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    fixed_in = models.ForeignKey(
+        TaskVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="fixes"
+    )
+    invalidate_old_sessions = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="duplicate") | models.Q(duplicate_of__isnull=False),
+                name="flag_duplicate_has_original",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(recording_offset__isnull=True) | models.Q(recording_offset__gte=0),
+                name="flag_offset_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.task}: {self.get_category_display()} ({self.severity})"
+
+
+class FlagChange(models.Model):
+    """The history of every change to a flag: who, when, from what to what, and why."""
+
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="changes")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.flag_id}: {self.from_status or '-'} -> {self.to_status}"

@@ -73,6 +73,29 @@ def live_sessions() -> list[str]:
     return list(host_with_hooks().sessions)
 
 
+def marker(session_id: str, label: str) -> float | None:
+    """Mark the recording now; returns the marker's time in seconds (None if the session is not live)."""
+    if settings.SESSION_HOST_SOCKET:
+        from terminal.remote import _request
+
+        try:
+            at = async_to_sync(_request)({"op": "marker", "session_id": session_id, "label": label}).get("at")
+        except OSError:
+            return None
+        return float(at) if at is not None else None
+    from terminal.gateway import host_with_hooks
+
+    host = host_with_hooks()
+    if host.get(session_id) is None:
+        return None
+
+    async def mark() -> float | None:
+        return host.marker(session_id, label)
+
+    result = _embedded_call(session_id, lambda _host: mark())
+    return float(result) if result is not None else None
+
+
 def end(session_id: str, reason: str) -> None:
     """End the live session (sandbox destroyed, recording closed). No-op if it is not live."""
     if settings.SESSION_HOST_SOCKET:

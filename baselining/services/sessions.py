@@ -21,6 +21,7 @@ from baselining.models import (
     AssignmentStatus,
     BaselineSession,
     ClockEvent,
+    InvalidReason,
     Outcome,
     ReviewStatus,
     SessionState,
@@ -524,3 +525,38 @@ def baseline_session_provision(*, session_id: int) -> str:
                 locked.save(update_fields=["state", "scoring_error"])
         return refusal[1]
     return "ready"
+
+
+def on_flag_fixed(sender: Any, flag: Any, **kwargs: Any) -> None:
+    """Staff chose to invalidate the sessions on versions before the fix: the flag is the reason."""
+    stale = BaselineSession.objects.filter(
+        assignment__task=flag.task, assignment__task_version__version__lt=flag.fixed_in.version
+    )
+    for session in stale.select_related("assignment"):
+        session.review_status = ReviewStatus.INVALID
+        session.review_reason = InvalidReason.TASK_PROBLEM
+        session.review_note = (
+            f"flag #{flag.pk}: {flag.get_category_display()} (fixed in v{flag.fixed_in.version})"
+        )
+        session.reviewed_at = timezone.now()
+        session.save(update_fields=["review_status", "review_reason", "review_note", "reviewed_at"])
+        Assignment.objects.filter(pk=session.assignment_id).update(success=None)
+
+
+def baseline_session_flag(
+    *, session: BaselineSession, category: str, severity: str, description: str, source: str = "session"
+) -> Any:
+    """Report a problem from the session: the flag points at this moment of the recording."""
+    from tasks.services.flags import flag_raise
+
+    offset = control.marker(str(session.terminal_id), "flag") if session.terminal_id else None
+    return flag_raise(
+        task_version=session.assignment.task_version,
+        by=session.assignment.contractor,
+        category=category,
+        severity=severity,
+        description=description,
+        terminal_session=session.terminal,
+        recording_offset=offset,
+        source=source,
+    )

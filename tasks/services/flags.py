@@ -1,0 +1,169 @@
+"""Task problems: raising a flag, triage transitions (who may make them), and their effects on the task.
+
+An active (open or confirmed) blocking flag puts its task on hold: no new assignments. Fixing means linking
+a newer task version; when no active blocking flag remains the task returns to the status it had.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+
+from tasks.models import (
+    ACTIVE_FLAG_STATUSES,
+    Flag,
+    FlagCategory,
+    FlagChange,
+    FlagSeverity,
+    FlagStatus,
+    Task,
+    TaskStatus,
+    TaskStatusChange,
+    TaskVersion,
+)
+
+ERR_TRANSITION = "a flag cannot go from {frm} to {to}"
+ERR_STAFF = "only staff triage flags"
+ERR_FIX_VERSION = "fixing needs a newer version of the same task linked to the flag"
+ERR_DUPLICATE_OF = "a duplicate needs the original flag: another flag of the same task"
+ERR_DESCRIPTION = "describe the problem"
+ERR_CATEGORY = "unknown category or severity"
+
+TRANSITIONS: dict[str, set[str]] = {
+    FlagStatus.OPEN: {FlagStatus.CONFIRMED, FlagStatus.REJECTED, FlagStatus.DUPLICATE},
+    FlagStatus.CONFIRMED: {FlagStatus.FIXED, FlagStatus.REJECTED, FlagStatus.DUPLICATE},
+    FlagStatus.FIXED: {FlagStatus.OPEN},
+    FlagStatus.REJECTED: {FlagStatus.OPEN},
+    FlagStatus.DUPLICATE: {FlagStatus.OPEN},
+}
+
+# Sent after commit when a flag is fixed with invalidate_old_sessions (kwargs flag): baselining invalidates.
+flag_fixed = Signal()
+
+
+class FlagError(Exception):
+    pass
+
+
+def _set_task_status(task: Task, status: str, note: str, by: Any = None) -> None:
+    locked = Task.objects.select_for_update().get(pk=task.pk)
+    if locked.status == status:
+        return
+    TaskStatusChange.objects.create(
+        task=locked, from_status=locked.status, to_status=status, changed_by=by, note=note
+    )
+    locked.status = status
+    locked.save(update_fields=["status"])
+
+
+def _has_active_blocking(task: Task) -> bool:
+    return Flag.objects.filter(
+        task=task, severity=FlagSeverity.BLOCKING, status__in=ACTIVE_FLAG_STATUSES
+    ).exists()
+
+
+def _hold(task: Task, flag: Flag) -> None:
+    current = Task.objects.get(pk=task.pk).status
+    if current in (TaskStatus.READY, TaskStatus.QA):
+        _set_task_status(task, TaskStatus.ON_HOLD, f"blocking flag #{flag.pk}: {flag.get_category_display()}")
+
+
+def _release_if_clear(task: Task, flag: Flag, by: Any) -> None:
+    current = Task.objects.get(pk=task.pk)
+    if current.status != TaskStatus.ON_HOLD or _has_active_blocking(task):
+        return
+    held = current.status_changes.filter(to_status=TaskStatus.ON_HOLD).order_by("-changed_at", "-id").first()
+    back = held.from_status if held and held.from_status else TaskStatus.READY
+    _set_task_status(task, back, f"no blocking flag left (last: #{flag.pk})", by)
+
+
+def flag_raise(
+    *,
+    task_version: TaskVersion,
+    by: Any,
+    category: str,
+    severity: str,
+    description: str,
+    terminal_session: Any = None,
+    recording_offset: float | None = None,
+    source: str = "page",
+) -> Flag:
+    """Anyone who meets a problem reports it; a blocking one puts the task on hold at once."""
+    if category not in FlagCategory.values or severity not in FlagSeverity.values:
+        raise FlagError(ERR_CATEGORY)
+    if not description.strip():
+        raise FlagError(ERR_DESCRIPTION)
+    with transaction.atomic():
+        flag = Flag.objects.create(
+            task=task_version.task,
+            task_version=task_version,
+            terminal_session=terminal_session,
+            recording_offset=recording_offset,
+            source=source,
+            raised_by=by,
+            category=category,
+            severity=severity,
+            description=description.strip(),
+        )
+        FlagChange.objects.create(flag=flag, by=by, to_status=FlagStatus.OPEN, note=f"raised ({source})")
+        if severity == FlagSeverity.BLOCKING:
+            _hold(task_version.task, flag)
+    return flag
+
+
+def flag_transition(
+    *,
+    flag: Flag,
+    by: Any,
+    to: str,
+    note: str = "",
+    duplicate_of: Flag | None = None,
+    fixed_in: TaskVersion | None = None,
+    invalidate_old_sessions: bool = False,
+) -> Flag:
+    """Staff move a flag on: confirmed, fixed (with a new version), rejected, duplicate, reopened."""
+    if not getattr(by, "is_staff", False):
+        raise FlagError(ERR_STAFF)
+    with transaction.atomic():
+        locked = Flag.objects.select_for_update().select_related("task", "task_version").get(pk=flag.pk)
+        if to not in TRANSITIONS.get(locked.status, set()):
+            raise FlagError(ERR_TRANSITION.format(frm=locked.status, to=to))
+        if to == FlagStatus.DUPLICATE and (
+            duplicate_of is None or duplicate_of.pk == locked.pk or duplicate_of.task_id != locked.task_id
+        ):
+            raise FlagError(ERR_DUPLICATE_OF)
+        if to == FlagStatus.FIXED and (
+            fixed_in is None
+            or fixed_in.task_id != locked.task_id
+            or fixed_in.version <= locked.task_version.version
+        ):
+            raise FlagError(ERR_FIX_VERSION)
+        FlagChange.objects.create(flag=locked, by=by, from_status=locked.status, to_status=to, note=note)
+        locked.status = to
+        locked.resolution_note = note or locked.resolution_note
+        locked.duplicate_of = duplicate_of if to == FlagStatus.DUPLICATE else None
+        if to == FlagStatus.FIXED:
+            locked.fixed_in = fixed_in
+            locked.invalidate_old_sessions = invalidate_old_sessions
+        locked.save()
+        if to == FlagStatus.OPEN and locked.severity == FlagSeverity.BLOCKING:
+            _hold(locked.task, locked)
+        else:
+            _release_if_clear(locked.task, locked, by)
+        if to == FlagStatus.FIXED and invalidate_old_sessions:
+            transaction.on_commit(lambda: flag_fixed.send(sender=Flag, flag=locked))
+    return locked
+
+
+def flags_bulk(*, flags: list[Flag], by: Any, to: str, note: str = "") -> tuple[int, list[str]]:
+    """Apply one transition to many flags; each refusal is reported, the others still happen."""
+    done, refused = 0, []
+    for flag in flags:
+        try:
+            flag_transition(flag=flag, by=by, to=to, note=note)
+            done += 1
+        except FlagError as exc:
+            refused.append(f"#{flag.pk}: {exc}")
+    return done, refused

@@ -1,0 +1,152 @@
+"""Flags: every status transition and who may make it, and what a blocking flag does to its task."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from baselining.models import ContractorProfile, ContractorStatus, ReviewStatus
+from baselining.selectors import eligible_tasks
+from baselining.services import assignment_claim_next, contractor_accept_rules
+from tasks.models import Flag, FlagStatus, Task, TaskStatus
+from tasks.services.flags import (
+    ERR_DESCRIPTION,
+    ERR_DUPLICATE_OF,
+    ERR_FIX_VERSION,
+    ERR_STAFF,
+    TRANSITIONS,
+    FlagError,
+    flag_raise,
+    flag_transition,
+    flags_bulk,
+)
+from tasks.services.importer import tasks_import
+from tasks.services.status import task_set_status
+from tests.conftest import EXAMPLES
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
+
+
+@pytest.fixture
+def people(db):  # type: ignore[no-untyped-def]
+    User = get_user_model()
+    staff = User.objects.create_user("triager", password="x-pass-123", is_staff=True)
+    bob = User.objects.create_user("bobby", password="x-pass-123")
+    ContractorProfile.objects.create(
+        user=bob, status=ContractorStatus.ACTIVE, expertise=[{"area": "data science"}]
+    )
+    contractor_accept_rules(user=bob)
+    return staff, bob
+
+
+def _flag(task: Task, by, severity: str = "blocking") -> Flag:  # type: ignore[no-untyped-def]
+    assert task.latest_version is not None
+    return flag_raise(
+        task_version=task.latest_version,
+        by=by,
+        category="missing",
+        severity=severity,
+        description="data.csv is missing",
+    )
+
+
+@pytest.mark.parametrize("start", list(TRANSITIONS))
+@pytest.mark.parametrize("to", list(FlagStatus.values))
+def test_every_transition_is_allowed_or_refused_clearly(demo_suite, people, start, to) -> None:
+    staff, bob = people
+    task = Task.objects.get(name="mean_latency")
+    flag = _flag(task, bob, severity="minor")
+    other = _flag(task, bob, severity="minor")
+    Flag.objects.filter(pk=flag.pk).update(status=start, duplicate_of=other if start == "duplicate" else None)
+    flag.refresh_from_db()
+    kwargs: dict[str, Any] = {}
+    if to == FlagStatus.DUPLICATE:
+        kwargs["duplicate_of"] = other
+    if to == FlagStatus.FIXED:
+        kwargs["fixed_in"] = None  # no newer version exists yet: fixing must be refused
+    with pytest.raises(FlagError, match=ERR_STAFF):
+        flag_transition(flag=flag, by=bob, to=to, **kwargs)
+    allowed = to in TRANSITIONS[start] and to != FlagStatus.FIXED
+    if allowed:
+        done = flag_transition(flag=flag, by=staff, to=to, note="triaged", **kwargs)
+        assert done.status == to
+        change = done.changes.last()
+        assert (change.from_status, change.to_status, change.by, change.note) == (start, to, staff, "triaged")
+    else:
+        with pytest.raises(FlagError):
+            flag_transition(flag=flag, by=staff, to=to, **kwargs)
+        assert Flag.objects.get(pk=flag.pk).status == start
+
+
+def test_blocking_flag_holds_the_task_until_fixed_in_a_new_version(demo_suite, people, tmp_path) -> None:
+    staff, bob = people
+    task = Task.objects.get(name="mean_latency")
+    task_set_status(task=task, status=TaskStatus.READY, by=staff)
+    assert task in [c.task for c in eligible_tasks(contractor=bob, kind="baseline")]
+    flag = _flag(task, bob)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.ON_HOLD
+    assert task not in [c.task for c in eligible_tasks(contractor=bob, kind="baseline")]
+    flag_transition(flag=flag, by=staff, to=FlagStatus.CONFIRMED, note="reproduced")
+    with pytest.raises(FlagError, match=ERR_FIX_VERSION):
+        flag_transition(flag=flag, by=staff, to=FlagStatus.FIXED, fixed_in=task.latest_version)
+    # the fix: a new version of the family
+    suite = tmp_path / "suite"
+    shutil.copytree(EXAMPLES / "csv_stats", suite / "csv_stats")
+    src = suite / "csv_stats" / "csv_stats.py"
+    src.write_text(src.read_text().replace("is a log of web requests", "is a log of HTTP requests"))
+    tasks_import(path=suite / "csv_stats")
+    task.refresh_from_db()
+    assert task.latest_version is not None and task.latest_version.version == 2
+    flag_transition(flag=flag, by=staff, to=FlagStatus.FIXED, fixed_in=task.latest_version, note="uploaded")
+    task.refresh_from_db()
+    assert task.status == TaskStatus.READY
+    assert task.status_changes.first().note == f"no blocking flag left (last: #{flag.pk})"
+    assert task in [c.task for c in eligible_tasks(contractor=bob, kind="baseline")]
+
+
+def test_fix_can_invalidate_sessions_on_the_old_version(
+    demo_suite, people, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    from baselining.services.sessions import baseline_session_open
+
+    staff, bob = people
+    task = Task.objects.get(name="mean_latency")
+    task_set_status(task=task, status=TaskStatus.READY, by=staff)
+    session = baseline_session_open(assignment=assignment_claim_next(contractor=bob), user=bob)
+    flag = _flag(task, bob, severity="major")
+    flag_transition(flag=flag, by=staff, to=FlagStatus.CONFIRMED)
+    suite = tmp_path / "s"
+    shutil.copytree(EXAMPLES / "csv_stats", suite / "csv_stats")
+    (suite / "csv_stats" / "csv_stats.py").write_text(
+        (suite / "csv_stats" / "csv_stats.py").read_text().replace("web requests", "requests")
+    )
+    tasks_import(path=suite / "csv_stats")
+    task.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        flag_transition(
+            flag=flag, by=staff, to=FlagStatus.FIXED, fixed_in=task.latest_version, invalidate_old_sessions=True
+        )
+    session.refresh_from_db()
+    assert (session.review_status, session.review_reason) == (ReviewStatus.INVALID, "task_problem")
+    assert session.review_note.startswith(f"flag #{flag.pk}")
+
+
+def test_duplicates_and_bad_reports(demo_suite, people) -> None:
+    staff, bob = people
+    a = _flag(Task.objects.get(name="meeting"), bob, "minor")
+    b = _flag(Task.objects.get(name="meeting"), bob, "minor")
+    elsewhere = _flag(Task.objects.get(name="refund"), bob, "minor")
+    for wrong in (None, b, elsewhere):
+        with pytest.raises(FlagError, match=ERR_DUPLICATE_OF):
+            flag_transition(
+                flag=b, by=staff, to=FlagStatus.DUPLICATE, duplicate_of=wrong if wrong is not b else b
+            )
+    assert flag_transition(flag=b, by=staff, to=FlagStatus.DUPLICATE, duplicate_of=a).duplicate_of == a
+    with pytest.raises(FlagError, match=ERR_DESCRIPTION):
+        flag_raise(task_version=a.task_version, by=bob, category="other", severity="minor", description="  ")
+    done, refused = flags_bulk(flags=[a, b, elsewhere], by=staff, to=FlagStatus.REJECTED, note="not a bug")
+    assert done == 2 and refused == [f"#{b.pk}: a flag cannot go from duplicate to rejected"]
