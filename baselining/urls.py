@@ -10,6 +10,7 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/", views.assignment_page, name="assignment"),
     path("sessions/<int:session_id>/", views.session_page, name="session"),
     path("sessions/<int:session_id>/clock.json", views.session_clock, name="clock"),
+    path("sessions/<int:session_id>/report/", views.flag_form, name="flag"),
     path("sessions/<int:session_id>/<slug:action>/", views.session_action, name="action"),
     path("review/", views.review_queue, name="review_queue"),
     path("vetting/", views_contractors.vetting, name="vetting"),

@@ -18,6 +18,7 @@ from baselining.services import RULES_VERSION, AssignmentError, assignment_claim
 from baselining.services.sessions import (
     SessionError,
     baseline_session_correct_time,
+    baseline_session_flag,
     baseline_session_give_up,
     baseline_session_intermediate_score,
     baseline_session_manual_score,
@@ -30,6 +31,8 @@ from baselining.services.sessions import (
     clock_events,
 )
 from config.permissions import acting_user, staff_required
+from tasks.models import ACTIVE_FLAG_STATUSES, FlagCategory, FlagSeverity
+from tasks.services.flags import FlagError
 
 RULES = [
     "Do not use AI assistants of any kind (chatbots, code completion, agents).",
@@ -138,6 +141,9 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "owner": session.assignment.contractor_id == request.user.pk,
             "can_intermediate": "intermediate_score"
             in session.assignment.task_version.family_version.methods,
+            "on_hold": session.assignment.task.flags.filter(
+                severity="blocking", status__in=ACTIVE_FLAG_STATUSES
+            ).exists(),
         },
     )
 
@@ -167,14 +173,43 @@ def session_action(request: HttpRequest, session_id: int, action: str) -> HttpRe
         elif action == "intermediate":
             entry = baseline_session_intermediate_score(session=session)
             messages.info(request, f"Intermediate score: {entry['score']} {entry['message'] or ''}")
+        elif action == "flag-start":
+            # The clock pauses (reason: flag) while the report form is open.
+            if clock.state(clock_events(session)) == clock.State.RUNNING:
+                baseline_session_pause(session=session, reason=clock.PauseReason.FLAG)
+            return redirect("baselining:flag", session_id=session.pk)
+        elif action in ("flag", "flag-cancel"):
+            if action == "flag":
+                flag = baseline_session_flag(
+                    session=session,
+                    category=request.POST.get("category", ""),
+                    severity=request.POST.get("severity", ""),
+                    description=request.POST.get("description", ""),
+                )
+                messages.success(request, f"Thank you: problem #{flag.pk} reported. Staff will look at it.")
+            events = clock_events(session)
+            if clock.state(events) == clock.State.PAUSED and events[-1].reason == clock.PauseReason.FLAG:
+                baseline_session_resume(session=session)
         elif action == "survey":
             baseline_session_survey(session=session, answers=request.POST.dict())
             messages.success(request, "Thank you for the survey.")
         else:
             raise Http404("no such action")
-    except (SessionError, clock.ClockError) as exc:
+    except (SessionError, clock.ClockError, FlagError) as exc:
         messages.error(request, str(exc).capitalize() + ".")
+        if action == "flag":
+            return redirect("baselining:flag", session_id=session.pk)
     return redirect("baselining:session", session_id=session.pk)
+
+
+@login_required
+def flag_form(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _own_session(request, session_id)
+    return render(
+        request,
+        "baselining/flag.html",
+        {"s": session, "categories": FlagCategory.choices, "severities": FlagSeverity.choices},
+    )
 
 
 @staff_required

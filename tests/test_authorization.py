@@ -57,6 +57,9 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
     s.terminal.recording_path.write_text('{"version": 2, "width": 80, "height": 24}\n')
     tv = a.task_version
     t = f"{a.task.family.name}/{a.task.name}"
+    from tasks.services.flags import flag_raise
+
+    flag = flag_raise(task_version=tv, by=world["A"], category="other", severity="minor", description="typo")
     # (method, url, route pattern it exercises): {role: status}
     cases: dict[tuple[str, str, str], dict[str, int | None]] = {
         ("get", "/", ""): {"anonymous": LOGIN, "A": 302, "B": 302, "staff": 302},
@@ -147,6 +150,31 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "staff": 302,
         },
         ("get", "/work/assign/", "work/assign/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
+        ("get", "/tasks/flags/", "tasks/flags/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
+        ("get", "/tasks/flags.csv", "tasks/flags.csv"): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 200,
+        },
+        ("post", "/tasks/flags/api/", "tasks/flags/api/"): {
+            "anonymous": LOGIN,
+            "A": 400,
+            "B": 400,
+            "staff": 400,
+        },
+        ("get", f"/tasks/flags/{flag.pk}/", "tasks/flags/<int:flag_id>/"): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 200,
+        },
+        ("get", f"/work/sessions/{s.pk}/report/", "work/sessions/<int:session_id>/report/"): {
+            "anonymous": LOGIN,
+            "A": 200,
+            "B": 404,
+            "staff": 200,
+        },
         ("get", f"/work/review/{s.pk}/", "work/review/<int:session_id>/"): {
             "anonymous": LOGIN,
             "A": 403,

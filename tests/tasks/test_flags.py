@@ -128,7 +128,11 @@ def test_fix_can_invalidate_sessions_on_the_old_version(
     task.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         flag_transition(
-            flag=flag, by=staff, to=FlagStatus.FIXED, fixed_in=task.latest_version, invalidate_old_sessions=True
+            flag=flag,
+            by=staff,
+            to=FlagStatus.FIXED,
+            fixed_in=task.latest_version,
+            invalidate_old_sessions=True,
         )
     session.refresh_from_db()
     assert (session.review_status, session.review_reason) == (ReviewStatus.INVALID, "task_problem")
@@ -150,3 +154,58 @@ def test_duplicates_and_bad_reports(demo_suite, people) -> None:
         flag_raise(task_version=a.task_version, by=bob, category="other", severity="minor", description="  ")
     done, refused = flags_bulk(flags=[a, b, elsewhere], by=staff, to=FlagStatus.REJECTED, note="not a bug")
     assert done == 2 and refused == [f"#{b.pk}: a flag cannot go from duplicate to rejected"]
+
+
+def test_flags_csv_and_the_api(demo_suite, people, client) -> None:
+    import io
+    import json
+
+    import pandas as pd
+
+    staff, bob = people
+    task = Task.objects.get(name="meeting")
+    client.force_login(bob)
+    resp = client.post(
+        "/tasks/flags/api/",
+        data=json.dumps(
+            {
+                "task_version_id": task.latest_version.pk,
+                "category": "unclear",
+                "severity": "major",
+                "description": "which meeting, Tuesday or Thursday?",
+            }
+        ),
+        content_type="application/json",
+    )
+    assert resp.status_code == 201 and resp.json()["status"] == "open"
+    bad = client.post(
+        "/tasks/flags/api/",
+        data=json.dumps({"task_version_id": task.latest_version.pk}),
+        content_type="application/json",
+    )
+    assert bad.status_code == 400 and "unknown category" in bad.json()["error"]
+    assert client.get("/tasks/flags.csv").status_code == 403
+    _flag(Task.objects.get(name="refund"), bob, "minor")
+    client.force_login(staff)
+    resp = client.get("/tasks/flags.csv")
+    frame = pd.read_csv(
+        io.BytesIO(b"".join(resp.streaming_content)), parse_dates=["created_at", "updated_at"]
+    )
+    assert len(frame) == 2 and list(frame.columns)[:8] == [
+        "flag_id",
+        "task_id",
+        "family",
+        "task",
+        "task_version",
+        "category",
+        "severity",
+        "status",
+    ]
+    first = frame.iloc[0]
+    assert (first.task_id, first.category, first.severity, first.source) == (
+        "email_reply/meeting",
+        "unclear",
+        "major",
+        "api",
+    )
+    assert str(frame.created_at.dtype).startswith("datetime64")

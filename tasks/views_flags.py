@@ -1,0 +1,167 @@
+"""Staff triage of task problems (board, flag page, bulk actions, flags.csv) and raising flags by API."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from config.permissions import acting_user, staff_required
+from tasks.models import Flag, FlagCategory, FlagSeverity, FlagStatus, TaskVersion
+from tasks.services.flags import FlagError, flag_raise, flag_transition, flags_bulk
+
+FILTERS = ("status", "category", "severity", "family", "task")
+
+
+def _filtered(request: HttpRequest):  # type: ignore[no-untyped-def]
+    qs = Flag.objects.select_related("task__family", "task_version", "raised_by", "duplicate_of", "fixed_in")
+    g = request.GET
+    if g.get("status"):
+        qs = qs.filter(status=g["status"])
+    if g.get("category"):
+        qs = qs.filter(category=g["category"])
+    if g.get("severity"):
+        qs = qs.filter(severity=g["severity"])
+    if g.get("family"):
+        qs = qs.filter(task__family__name=g["family"])
+    if g.get("task"):
+        qs = qs.filter(task__name=g["task"])
+    return qs
+
+
+@staff_required
+def board(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        flags = list(Flag.objects.filter(pk__in=request.POST.getlist("flags")))
+        done, refused = flags_bulk(
+            flags=flags,
+            by=acting_user(request),
+            to=request.POST.get("to", ""),
+            note=request.POST.get("note", ""),
+        )
+        messages.success(request, f"{done} flag(s) updated.")
+        for why in refused:
+            messages.error(request, why)
+        return redirect(request.get_full_path())
+    flags = _filtered(request)
+    counts = dict(Flag.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return render(
+        request,
+        "tasks/flags.html",
+        {
+            "flags": flags[:500],
+            "counts": [(v, label, counts.get(v, 0)) for v, label in FlagStatus.choices],
+            "statuses": FlagStatus.choices,
+            "categories": FlagCategory.choices,
+            "severities": FlagSeverity.choices,
+            "current": {k: request.GET.get(k, "") for k in FILTERS},
+        },
+    )
+
+
+@staff_required
+def flag_page(request: HttpRequest, flag_id: int) -> HttpResponse:
+    flag = get_object_or_404(
+        Flag.objects.select_related("task__family", "task_version", "raised_by", "duplicate_of", "fixed_in"),
+        pk=flag_id,
+    )
+    if request.method == "POST":
+        p = request.POST
+        try:
+            flag_transition(
+                flag=flag,
+                by=acting_user(request),
+                to=p.get("to", ""),
+                note=p.get("note", ""),
+                duplicate_of=Flag.objects.filter(pk=p.get("duplicate_of") or 0).first(),
+                fixed_in=TaskVersion.objects.filter(pk=p.get("fixed_in") or 0).first(),
+                invalidate_old_sessions=p.get("invalidate") == "yes",
+            )
+            messages.success(request, "Flag updated.")
+        except FlagError as exc:
+            messages.error(request, str(exc).capitalize() + ".")
+        return redirect("tasks:flag", flag_id=flag.pk)
+    return render(
+        request,
+        "tasks/flag.html",
+        {
+            "f": flag,
+            "history": flag.changes.select_related("by"),
+            "statuses": FlagStatus.choices,
+            "versions": flag.task.versions.filter(version__gt=flag.task_version.version),
+            "siblings": Flag.objects.filter(task=flag.task).exclude(pk=flag.pk),
+        },
+    )
+
+
+COLUMNS = [
+    "flag_id", "task_id", "family", "task", "task_version", "category", "severity", "status", "source",
+    "raised_by", "created_at", "updated_at", "terminal_session_id", "recording_offset_s", "duplicate_of",
+    "fixed_in_version", "description", "resolution_note",
+]  # fmt: skip
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _rows() -> Iterator[Sequence[object]]:
+    yield COLUMNS
+    qs = Flag.objects.select_related("task__family", "task_version", "raised_by", "fixed_in").order_by("pk")
+    for f in qs.iterator(chunk_size=1000):
+        yield [
+            f.pk, f.task.task_id, f.task.family.name, f.task.name, f.task_version.version, f.category,
+            f.severity, f.status, f.source, f.raised_by.get_username(), f.created_at.isoformat(),
+            f.updated_at.isoformat(), f.terminal_session_id or "", "" if f.recording_offset is None else
+            f"{f.recording_offset:.3f}", f.duplicate_of_id or "", f.fixed_in.version if f.fixed_in else "",
+            f.description, f.resolution_note,
+        ]  # fmt: skip
+
+
+@staff_required
+def flags_csv(request: HttpRequest) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow(r) for r in _rows()), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="flags.csv"'
+    return response
+
+
+@login_required
+@require_POST
+def api_raise(request: HttpRequest) -> JsonResponse:
+    """POST JSON {task_version_id, category, severity, description, terminal_session_id?, offset?}."""
+    try:
+        doc = json.loads(request.body or b"{}")
+        tv = TaskVersion.objects.get(pk=int(doc["task_version_id"]))
+    except (ValueError, KeyError, TypeError, TaskVersion.DoesNotExist):
+        return JsonResponse({"error": "give task_version_id, category, severity and description"}, status=400)
+    user = acting_user(request)
+    session = None
+    if doc.get("terminal_session_id"):
+        from terminal.models import TerminalSession
+
+        session = TerminalSession.objects.filter(pk=doc["terminal_session_id"]).first()
+        if session is None or (session.user_id != user.pk and not user.is_staff):
+            return JsonResponse({"error": "no such session"}, status=404)
+    try:
+        flag = flag_raise(
+            task_version=tv,
+            by=user,
+            category=str(doc.get("category", "")),
+            severity=str(doc.get("severity", "")),
+            description=str(doc.get("description", "")),
+            terminal_session=session,
+            recording_offset=float(doc["offset"]) if doc.get("offset") is not None else None,
+            source="api",
+        )
+    except (FlagError, ValueError) as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"id": flag.pk, "status": flag.status}, status=201)
