@@ -139,6 +139,8 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "clock": _clock_doc(session),
             "ws_path": f"/ws/terminal/{session.terminal_id}/",
             "owner": session.assignment.contractor_id == request.user.pk,
+            "categories": FlagCategory.choices,
+            "severities": FlagSeverity.choices,
             "can_intermediate": "intermediate_score"
             in session.assignment.task_version.family_version.methods,
             "on_hold": session.assignment.task.flags.filter(
@@ -193,6 +195,15 @@ def session_action(request: HttpRequest, session_id: int, action: str) -> HttpRe
         elif action == "survey":
             baseline_session_survey(session=session, answers=request.POST.dict())
             messages.success(request, "Thank you for the survey.")
+            if request.POST.get("problem_description", "").strip():
+                flag = baseline_session_flag(
+                    session=session,
+                    category=request.POST.get("problem_category", "other"),
+                    severity=request.POST.get("problem_severity", "minor"),
+                    description=request.POST["problem_description"],
+                    source="survey",
+                )
+                messages.success(request, f"Problem #{flag.pk} reported.")
         else:
             raise Http404("no such action")
     except (SessionError, clock.ClockError, FlagError) as exc:

@@ -90,6 +90,8 @@ def replay(request: HttpRequest, session_id: UUID) -> HttpResponse:
         start_at = max(0.0, float(request.GET.get("t", "0")))
     except ValueError:
         start_at = 0.0
+    from tasks.models import FlagCategory, FlagSeverity
+
     return render(
         request,
         "terminal/replay.html",
@@ -97,6 +99,8 @@ def replay(request: HttpRequest, session_id: UUID) -> HttpResponse:
             "s": s,
             "start_at": start_at,
             "has_recording": s.recording_path.exists(),
+            "categories": FlagCategory.choices,
+            "severities": FlagSeverity.choices,
             "live": s.status == SessionStatus.LIVE,
         },
     )
@@ -112,3 +116,30 @@ def recording(request: HttpRequest, session_id: UUID) -> FileResponse:
         content_type="application/x-asciicast",
         filename=f"{s.id}.cast",
     )
+
+
+@staff_required
+@require_POST
+def replay_flag(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    """Staff report a problem from the replay, at the current playback time."""
+    from django.contrib import messages
+
+    from tasks.services.flags import FlagError, flag_raise
+
+    s = get_object_or_404(TerminalSession.objects.select_related("task_version__task"), pk=session_id)
+    try:
+        offset = max(0.0, float(request.POST.get("offset", "0") or 0))
+        flag = flag_raise(
+            task_version=s.task_version,
+            by=acting_user(request),
+            category=request.POST.get("category", ""),
+            severity=request.POST.get("severity", ""),
+            description=request.POST.get("description", ""),
+            terminal_session=s,
+            recording_offset=offset,
+            source="replay",
+        )
+    except (FlagError, ValueError) as exc:
+        messages.error(request, str(exc).capitalize() + ".")
+        return redirect("terminal:replay", session_id=s.id)
+    return redirect("tasks:flag", flag_id=flag.pk)

@@ -169,6 +169,12 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "B": 403,
             "staff": 200,
         },
+        ("post", f"/terminal/sessions/{s.terminal_id}/flag/", "terminal/sessions/<uuid:session_id>/flag/"): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 302,
+        },
         ("get", f"/work/sessions/{s.pk}/report/", "work/sessions/<int:session_id>/report/"): {
             "anonymous": LOGIN,
             "A": 200,

@@ -6,8 +6,11 @@ a newer task version; when no active blocking flag remains the task returns to t
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.dispatch import Signal
 
@@ -23,6 +26,8 @@ from tasks.models import (
     TaskStatusChange,
     TaskVersion,
 )
+
+log = logging.getLogger(__name__)
 
 ERR_TRANSITION = "a flag cannot go from {frm} to {to}"
 ERR_STAFF = "only staff triage flags"
@@ -110,7 +115,23 @@ def flag_raise(
         FlagChange.objects.create(flag=flag, by=by, to_status=FlagStatus.OPEN, note=f"raised ({source})")
         if severity == FlagSeverity.BLOCKING:
             _hold(task_version.task, flag)
+        transaction.on_commit(lambda: _notify(flag))
     return flag
+
+
+def _notify(flag: Flag) -> None:
+    """E-mail staff about a new flag, where FLAG_NOTIFY_EMAILS and Django's mail settings say how."""
+    if not settings.FLAG_NOTIFY_EMAILS:
+        return
+    try:
+        send_mail(
+            subject=f"[baselines] {flag.get_severity_display()} problem #{flag.pk} in {flag.task.task_id}",
+            message=f"{flag.get_category_display()}\n\n{flag.description}\n\nRaised by {flag.raised_by}.",
+            from_email=None,
+            recipient_list=list(settings.FLAG_NOTIFY_EMAILS),
+        )
+    except Exception:  # mail is a courtesy: a failing server must not lose the flag
+        log.exception("could not e-mail about flag %s", flag.pk)
 
 
 def flag_transition(

@@ -209,3 +209,36 @@ def test_flags_csv_and_the_api(demo_suite, people, client) -> None:
         "api",
     )
     assert str(frame.created_at.dtype).startswith("datetime64")
+
+
+def test_staff_flag_from_the_replay_at_the_playback_time(demo_suite, people, client) -> None:
+    from terminal.services import terminal_session_create
+
+    staff, _bob = people
+    tv = Task.objects.get(name="find_key").latest_version
+    assert tv is not None
+    session = terminal_session_create(user=staff, task_version=tv, purpose="trial")
+    client.force_login(staff)
+    resp = client.post(
+        f"/terminal/sessions/{session.id}/flag/",
+        {
+            "offset": "42.5",
+            "category": "shortcut",
+            "severity": "major",
+            "description": "grep finds it in a second",
+        },
+    )
+    flag = Flag.objects.get()
+    assert resp["Location"] == f"/tasks/flags/{flag.pk}/"
+    assert (flag.source, flag.recording_offset, flag.terminal_session_id) == ("replay", 42.5, session.id)
+
+
+def test_new_flags_are_mailed_to_staff_when_configured(
+    demo_suite, people, settings, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    _staff, bob = people
+    settings.FLAG_NOTIFY_EMAILS = ["qa@example.org"]
+    with django_capture_on_commit_callbacks(execute=True):
+        _flag(Task.objects.get(name="refund"), bob, "blocking")
+    assert len(mailoutbox) == 1 and "Blocking problem" in mailoutbox[0].subject
+    assert mailoutbox[0].to == ["qa@example.org"]
