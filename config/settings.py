@@ -193,9 +193,6 @@ CELERY_BEAT_SCHEDULE = {
 }
 PERIODIC_JOBS_EMBEDDED = not REDIS_URL
 
-# Staff e-mailed about every new task flag (comma-separated); Django's EMAIL_* settings say how to send.
+# Staff e-mailed about every new task flag (comma-separated), through Django's mail settings (MAILERS).
 FLAG_NOTIFY_EMAILS = [e for e in os.environ.get("FLAG_NOTIFY_EMAILS", "").split(",") if e]
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "baselines@localhost")
