@@ -463,15 +463,10 @@ class SessionHost:
         live = self.get(req.session_id)
         if live is None and req.open is not None:
             await client.send_frame(protocol.status_frame({"state": "starting", "input": False}))
-            try:
-                live = await self.open(req.open)
-            except SandboxError as exc:
-                reason = f"could not start the sandbox: {exc}"
-                for failed in self.on_failed:
-                    await failed(req.session_id, reason)
-                return ("failed", reason)
-            for hook in self.on_live:
-                await hook(req.session_id, live.sandbox.fingerprint())
+            refusal = await self.open_request(req.open)
+            if refusal is not None:
+                return refusal
+            live = self.get(req.session_id)
         if live is None:
             return ("ended", GONE)
         att = await self.attach(live, client, req.role, req.offset)
