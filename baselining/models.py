@@ -229,3 +229,27 @@ class ClockEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at}"
+
+
+QA_QUESTIONS: list[tuple[str, str, bool]] = [
+    ("intended", "Does it test the intended capability?", True),
+    ("no_guesswork", "Can it be solved without guesswork?", True),
+    ("shortcuts", "Are there unintended shortcuts?", False),
+    ("memorisable", "Could the answer be memorised (is it public)?", False),
+    ("resources", "Are all resources present?", True),
+    ("clear", "Are the instructions clear?", True),
+    ("env_started", "Did the environment start without errors?", True),
+]
+
+
+class QAChecklist(models.Model):
+    """The tester's answers at the end of a QA run; passed when every answer is the good one."""
+
+    session = models.OneToOneField(BaselineSession, on_delete=models.CASCADE, related_name="qa_checklist")
+    answers = models.JSONField(default=dict)  # key -> bool, per QA_QUESTIONS
+    differences = models.TextField(blank=True)  # anything that differs from the agent's environment
+    passed = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"QA checklist of {self.session} ({'passed' if self.passed else 'failed'})"

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from baselining import clock
-from baselining.models import Assignment, BaselineSession, ContractorProfile, InvalidReason
+from baselining.models import QA_QUESTIONS, Assignment, BaselineSession, ContractorProfile, InvalidReason
 from baselining.selectors import assignment_history, open_assignments
 from baselining.services import RULES_VERSION, AssignmentError, assignment_claim_next, contractor_accept_rules
 from baselining.services.sessions import (
@@ -24,6 +24,7 @@ from baselining.services.sessions import (
     baseline_session_manual_score,
     baseline_session_open,
     baseline_session_pause,
+    baseline_session_qa_checklist,
     baseline_session_resume,
     baseline_session_review,
     baseline_session_submit,
@@ -139,6 +140,10 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "clock": _clock_doc(session),
             "ws_path": f"/ws/terminal/{session.terminal_id}/",
             "owner": session.assignment.contractor_id == request.user.pk,
+            "qa_questions": QA_QUESTIONS,
+            "needs_qa_checklist": session.assignment.kind == "qa"
+            and session.state in ("ended", "manual_scoring")
+            and not hasattr(session, "qa_checklist"),
             "categories": FlagCategory.choices,
             "severities": FlagSeverity.choices,
             "can_intermediate": "intermediate_score"
@@ -192,6 +197,14 @@ def session_action(request: HttpRequest, session_id: int, action: str) -> HttpRe
             events = clock_events(session)
             if clock.state(events) == clock.State.PAUSED and events[-1].reason == clock.PauseReason.FLAG:
                 baseline_session_resume(session=session)
+        elif action == "qa-checklist":
+            answers = {key: request.POST.get(key) == "yes" for key, _, _ in QA_QUESTIONS}
+            checklist = baseline_session_qa_checklist(
+                session=session, answers=answers, differences=request.POST.get("differences", "")
+            )
+            messages.success(
+                request, "QA checklist recorded: " + ("passed." if checklist.passed else "not passed.")
+            )
         elif action == "survey":
             baseline_session_survey(session=session, answers=request.POST.dict())
             messages.success(request, "Thank you for the survey.")

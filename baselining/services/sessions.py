@@ -560,3 +560,24 @@ def baseline_session_flag(
         recording_offset=offset,
         source=source,
     )
+
+
+ERR_NOT_QA = "the QA checklist belongs to QA runs"
+ERR_QA_ANSWERS = "answer every question of the checklist"
+
+
+def baseline_session_qa_checklist(
+    *, session: BaselineSession, answers: dict[str, bool], differences: str = ""
+) -> Any:
+    """Record the tester's checklist at the end of a QA run (once)."""
+    from baselining.models import QA_QUESTIONS, AssignmentKind, QAChecklist
+
+    if session.assignment.kind != AssignmentKind.QA:
+        raise SessionError(ERR_NOT_QA)
+    if set(answers) != {key for key, _, _ in QA_QUESTIONS}:
+        raise SessionError(ERR_QA_ANSWERS)
+    passed = all(answers[key] is good for key, _, good in QA_QUESTIONS)
+    checklist, _ = QAChecklist.objects.get_or_create(
+        session=session, defaults={"answers": answers, "differences": differences, "passed": passed}
+    )
+    return checklist

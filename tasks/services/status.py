@@ -9,6 +9,8 @@ from tasks.models import Task, TaskStatus, TaskStatusChange
 
 ERR_SAME_STATUS = "the task is already {status}"
 ERR_NOT_STAFF = "only staff may change a task's status"
+ERR_BLOCKING = "the task has an open blocking flag: fix it before making the task ready"
+ERR_NO_QA = "a task leaves QA for ready only with a passed QA run (its checklist)"
 
 
 class StatusChangeError(Exception):
@@ -25,6 +27,18 @@ def task_set_status(*, task: Task, status: str, by: User, note: str = "") -> Tas
         locked = Task.objects.select_for_update().get(pk=task.pk)
         if locked.status == status:
             raise StatusChangeError(ERR_SAME_STATUS.format(status=TaskStatus(status).label))
+        if status == TaskStatus.READY:
+            from tasks.models import ACTIVE_FLAG_STATUSES, Flag
+
+            if Flag.objects.filter(
+                task=locked, severity="blocking", status__in=ACTIVE_FLAG_STATUSES
+            ).exists():
+                raise StatusChangeError(ERR_BLOCKING)
+            if locked.status == TaskStatus.QA:
+                passed = _passed_qa_run(locked)
+                if passed is None:
+                    raise StatusChangeError(ERR_NO_QA)
+                note = (note + "; " if note else "") + f"QA run passed: {passed}"
         change = TaskStatusChange.objects.create(
             task=locked, from_status=locked.status, to_status=status, changed_by=by, note=note
         )
@@ -32,3 +46,19 @@ def task_set_status(*, task: Task, status: str, by: User, note: str = "") -> Tas
         locked.save(update_fields=["status"])
     task.status = status
     return change
+
+
+def _passed_qa_run(task: Task) -> str | None:
+    """A description of a passed QA run of the task's current version, or None."""
+    from baselining.models import QAChecklist
+
+    qa = (
+        QAChecklist.objects.filter(
+            passed=True, session__assignment__task=task, session__assignment__task_version=task.latest_version
+        )
+        .select_related("session__assignment__contractor")
+        .first()
+    )
+    if qa is None:
+        return None
+    return f"session {qa.session_id} by {qa.session.assignment.contractor}"
