@@ -41,7 +41,10 @@ async def lifespan(
 async def _periodic_jobs() -> None:
     """Without Redis there is no Celery beat: run CELERY_BEAT_SCHEDULE's jobs on a timer here."""
     from asgiref.sync import sync_to_async
-    from celery import current_app
+
+    from config.celery import app
+
+    import_task_modules()
 
     beat: dict[str, dict[str, Any]] = settings.CELERY_BEAT_SCHEDULE
     schedule = [(name, float(job["schedule"]), str(job["task"])) for name, job in beat.items()]
@@ -53,6 +56,23 @@ async def _periodic_jobs() -> None:
             if loop.time() >= due[name]:
                 due[name] = loop.time() + every
                 try:
-                    await sync_to_async(current_app.tasks[task_name].apply, thread_sensitive=False)()
+                    await sync_to_async(app.tasks[task_name].apply, thread_sensitive=False)()
                 except Exception:
                     log.exception("periodic job %s failed", name)
+
+
+def import_task_modules() -> None:
+    """Import every installed app's tasks.py, as a Celery worker does at start (here nothing has yet).
+
+    (Celery's own import_default_modules() also runs Django's system checks, with database access.)
+    """
+    import importlib
+
+    from django.apps import apps
+
+    for config in apps.get_app_configs():
+        try:
+            importlib.import_module(f"{config.name}.tasks")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.tasks":
+                raise

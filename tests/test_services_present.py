@@ -43,3 +43,13 @@ def test_celery_broker_is_redis_when_required() -> None:
         conn.release()
     else:
         assert app.conf.task_always_eager
+
+
+def test_every_periodic_job_names_a_registered_task() -> None:
+    """The embedded timer and Celery beat run CELERY_BEAT_SCHEDULE: each entry must name a real task."""
+    from config.celery import app
+    from terminal.lifespan import import_task_modules
+
+    import_task_modules()
+    for name, job in settings.CELERY_BEAT_SCHEDULE.items():
+        assert job["task"] in app.tasks, name
