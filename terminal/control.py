@@ -7,9 +7,7 @@ in the live sandbox either way, so scoring sees exactly the contractor's files.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections.abc import Coroutine
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -22,20 +20,22 @@ TIMEOUT = 60.0
 
 
 def _embedded_call(session_id: str, make: Any) -> Any:
+    """Run make(host)'s coroutine on the web process's loop and wait for it.
+
+    async_to_sync, not run_coroutine_threadsafe: the host's end-of-session hooks write to the database
+    through database_sync_to_async, which in a sync view must come back to the very thread that is
+    waiting here; asgiref allows that re-entry, a plain future would deadlock.
+    """
     from terminal.gateway import host_with_hooks
 
     host = host_with_hooks()
-    live = host.get(session_id)
-    if live is None:
+    if host.get(session_id) is None:
         return None
-    coro: Coroutine[Any, Any, Any] = make(host)
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is live.loop:
-        raise RuntimeError("terminal.control is for synchronous callers; await the host directly here")
-    return asyncio.run_coroutine_threadsafe(coro, live.loop).result(TIMEOUT)
+
+    async def call() -> Any:
+        return await make(host)
+
+    return async_to_sync(call)()
 
 
 def set_input(session_id: str, reason: str | None, marker: str | None = None) -> None:
