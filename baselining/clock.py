@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 
@@ -81,7 +81,7 @@ def check(events: Sequence[Event], new: Event) -> None:
     if events and new.at < events[-1].at:
         raise ClockError(f"{new.kind} at {new.at} is before the previous event at {events[-1].at}")
     current = state(events)
-    running_since = _running_since(events)
+    started = running_since(events)
     if new.kind == Kind.STAFF_CORRECTION:
         if not new.reason.strip():
             raise ClockError("a timing correction needs a reason")
@@ -105,7 +105,7 @@ def check(events: Sequence[Event], new: Event) -> None:
         since = new.since or new.at
         if since > new.at:
             raise ClockError("a pause cannot start after it is recorded")
-        if running_since is not None and since < running_since:
+        if started is not None and since < started:
             raise ClockError("a pause cannot reach back before the clock last started")
 
 
@@ -114,7 +114,7 @@ def append(events: Sequence[Event], new: Event) -> list[Event]:
     return [*events, new]
 
 
-def _running_since(events: Sequence[Event]) -> datetime | None:
+def running_since(events: Sequence[Event]) -> datetime | None:
     since = None
     for e in events:
         if e.kind in (Kind.STARTED, Kind.RESUMED):
@@ -159,3 +159,14 @@ def wall_seconds(events: Sequence[Event], now: datetime) -> float:
 
 def paused_seconds(events: Sequence[Event], now: datetime) -> float:
     return max(0.0, wall_seconds(events, now) - working_seconds(events, now))
+
+
+def time_when_working_reaches(events: Sequence[Event], limit: float) -> datetime | None:
+    """The moment the working time reached `limit` seconds, or None if it has not."""
+    total = 0.0
+    for start, end in work_periods(events, datetime.max.replace(tzinfo=UTC)):
+        span = (end - start).total_seconds()
+        if total + span >= limit:
+            return start + timedelta(seconds=limit - total)
+        total += span
+    return None

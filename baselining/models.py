@@ -86,10 +86,18 @@ class AssignmentStatus(models.TextChoices):
 
 
 OPEN_ASSIGNMENT_STATUSES = (AssignmentStatus.RESERVED, AssignmentStatus.IN_PROGRESS)
+
+
 # What counts towards a task's target of successful baselines: open ones (they may succeed) and successes.
-COUNTS_TOWARDS_TARGET = models.Q(kind="baseline") & (
-    models.Q(status__in=OPEN_ASSIGNMENT_STATUSES) | models.Q(status="completed", success=True)
-)
+def counts_towards_target(prefix: str = "") -> models.Q:
+    """Assignments (reached through `prefix`, e.g. "assignments__") that count towards a task's target."""
+    return models.Q(**{f"{prefix}kind": "baseline"}) & (
+        models.Q(**{f"{prefix}status__in": OPEN_ASSIGNMENT_STATUSES})
+        | models.Q(**{f"{prefix}status": "completed", f"{prefix}success": True})
+    )
+
+
+COUNTS_TOWARDS_TARGET = counts_towards_target()
 
 
 class Assignment(models.Model):

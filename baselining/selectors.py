@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q
+from django.db.models import Count
 
-from baselining.models import OPEN_ASSIGNMENT_STATUSES, Assignment, AssignmentKind, ContractorProfile
+from baselining.models import (
+    OPEN_ASSIGNMENT_STATUSES,
+    Assignment,
+    AssignmentKind,
+    ContractorProfile,
+    counts_towards_target,
+)
 from tasks.models import Task, TaskStatus
 
 
@@ -33,16 +39,7 @@ def eligible_tasks(*, contractor: User, kind: str) -> list[Candidate]:
         .exclude(family__authors=contractor)  # wrote it
         .exclude(flags__severity="blocking", flags__status__in=["open", "confirmed"])  # on hold for a problem
         .select_related("latest_version", "family")
-        .annotate(
-            open_or_done=Count(
-                "assignments",
-                filter=Q(assignments__kind=AssignmentKind.BASELINE)
-                & (
-                    Q(assignments__status__in=OPEN_ASSIGNMENT_STATUSES)
-                    | Q(assignments__status="completed", assignments__success=True)
-                ),
-            )
-        )
+        .annotate(open_or_done=Count("assignments", filter=counts_towards_target("assignments__")))
     )
     out = []
     for task in tasks:

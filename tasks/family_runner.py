@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from terminal.sandbox import Sandbox
+from terminal.sandbox import Sandbox, SandboxError
 from terminal.sandbox.base import FAMILY_ROOT, HELPER_DIR
 
 
@@ -65,3 +65,14 @@ def call_family_method(
             stderr=stderr,
         )
     return doc.get("result")
+
+
+def run_start(sandbox: Sandbox, *, family_name: str, task_name: str, timeout: float) -> None:
+    """The family's start(t), as the sandbox's root; SandboxError (with its output) if it fails."""
+    try:
+        call_family_method(
+            sandbox, family_name=family_name, operation="start", task_name=task_name, timeout=timeout
+        )
+    except MethodFailure as exc:
+        tail = f"\n{exc.stderr[-2000:]}" if exc.stderr else ""
+        raise SandboxError(f"start() failed: {exc}{tail}") from exc

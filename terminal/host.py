@@ -300,11 +300,7 @@ class LiveSession:
 
     def _output(self, data: bytes) -> None:
         self._inflight -= len(data)
-        self.ring.append(data)
-        self.recorder.output(data)
-        self._schedule_flush()
-        for att in self.attachments:
-            att.wake.set()
+        self.feed(data)
         if self._window_left() <= 0:
             self._stop_reading()
 
@@ -335,9 +331,10 @@ class LiveSession:
             self.host.spawn(self.host.close(self.id, f"the sandbox is gone: {exc}"))
 
     def feed(self, data: bytes) -> None:
-        """Output that comes from the platform rather than the shell (notices)."""
+        """Output for the clients and the recording: the shell's, or the platform's own notices."""
         self.ring.append(data)
         self.recorder.output(data)
+        self._schedule_flush()
         for att in self.attachments:
             att.wake.set()
 
@@ -384,8 +381,8 @@ class LiveSession:
 
     def ack(self, att: Attachment, offset: int) -> None:
         offset = min(offset, att.sent)
-        owners = [a for a in self.attachments if a.role == "owner"]
-        if att.role == "owner" or not owners:
+        # (every ack frame comes here: the owner, the common case, short-circuits)
+        if att.role == "owner" or not any(a.role == "owner" for a in self.attachments):
             self.acked = max(self.acked, offset)
         if not self.reading and self.ring.end + self._inflight - self.acked < LOW_WATERMARK:
             self._start_reading()
@@ -703,19 +700,13 @@ class SessionHost:
 
 
 def _provision(req: OpenRequest) -> Sandbox:
-    from tasks.family_runner import MethodFailure, call_family_method
+    from tasks.family_runner import run_start
 
     sandbox = get_backend().provision(req.spec)
     try:
         if req.start is not None:
             family, task = req.start
-            try:
-                call_family_method(
-                    sandbox, family_name=family, operation="start", task_name=task, timeout=req.method_timeout
-                )
-            except MethodFailure as exc:
-                tail = f"\n{exc.stderr[-2000:]}" if exc.stderr else ""
-                raise SandboxError(f"start() failed: {exc}{tail}") from exc
+            run_start(sandbox, family_name=family, task_name=task, timeout=req.method_timeout)
     except BaseException:
         sandbox.destroy()
         raise

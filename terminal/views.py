@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -14,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from config.permissions import acting_user, staff_required
 from tasks.models import Task, TaskVersion
+from terminal import control
 from terminal.models import SessionPurpose, SessionStatus, TerminalSession
 from terminal.selectors import attach_info, session_list
 from terminal.services import terminal_session_create, terminal_session_end
@@ -57,23 +56,11 @@ def session_end(request: HttpRequest, session_id: UUID) -> HttpResponse:
     if info.role != "owner" and not request.user.is_staff:
         raise PermissionDenied
     reason = f"ended by {request.user.get_username()}"
-    end_live_session(str(info.session.id), reason)
+    control.end(str(info.session.id), reason)
     terminal_session_end(session_id=info.session.id, reason=reason)
     if request.user.is_staff:
         return redirect("terminal:replay", session_id=info.session.id)
     return redirect("home")
-
-
-def end_live_session(session_id: str, reason: str) -> None:
-    """Close the live session in the session host, wherever it runs (no-op if it is not live)."""
-    if settings.SESSION_HOST_SOCKET:
-        from terminal.remote import remote_close
-
-        async_to_sync(remote_close)(session_id, reason)
-    else:
-        from terminal.gateway import host_with_hooks
-
-        async_to_sync(host_with_hooks().close)(session_id, reason)
 
 
 @staff_required

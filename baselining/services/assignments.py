@@ -40,6 +40,10 @@ def contractor_accept_rules(*, user: User, at: datetime | None = None) -> Contra
     return profile
 
 
+def _open_count(contractor: User) -> int:
+    return Assignment.objects.filter(contractor=contractor, status__in=OPEN_ASSIGNMENT_STATUSES).count()
+
+
 def assignment_claim_next(
     *, contractor: User, kind: str = AssignmentKind.BASELINE, now: datetime | None = None
 ) -> Assignment:
@@ -57,9 +61,7 @@ def assignment_claim_next(
             raise AssignmentError(ERR_NOT_ACTIVE)
         if profile.rules_version != RULES_VERSION:
             raise AssignmentError(ERR_RULES)
-        open_count = Assignment.objects.filter(
-            contractor=contractor, status__in=OPEN_ASSIGNMENT_STATUSES
-        ).count()
+        open_count = _open_count(contractor)
         if open_count >= settings.MAX_OPEN_ASSIGNMENTS:
             raise AssignmentError(ERR_CAPACITY.format(n=open_count))
     for candidate in eligible_tasks(contractor=contractor, kind=kind):
@@ -75,9 +77,7 @@ def assignment_claim_next(
                 taken = Assignment.objects.filter(COUNTS_TOWARDS_TARGET, task=task).count()
                 if kind == AssignmentKind.BASELINE and taken >= task.target_baselines:
                     continue
-                if Assignment.objects.filter(
-                    contractor=contractor, status__in=OPEN_ASSIGNMENT_STATUSES
-                ).count() >= (settings.MAX_OPEN_ASSIGNMENTS):
+                if _open_count(contractor) >= settings.MAX_OPEN_ASSIGNMENTS:
                     raise AssignmentError(ERR_CAPACITY.format(n=settings.MAX_OPEN_ASSIGNMENTS))
                 if task.latest_version is None:
                     continue
@@ -97,10 +97,8 @@ def assignment_claim_next(
 ERR_NOT_ELIGIBLE = "{contractor} may not get {task}: {why}"
 
 
-def _why_not_eligible(*, contractor: User, task: Task, kind: str) -> str | None:
-    from baselining.selectors import eligible_tasks
-
-    if task.pk in {c.task.pk for c in eligible_tasks(contractor=contractor, kind=kind)}:
+def _why_not_eligible(*, contractor: User, task: Task, eligible: set[int]) -> str | None:
+    if task.pk in eligible:
         return None
     if Assignment.objects.filter(contractor=contractor, task=task).exists():
         return "attempted it before"
@@ -122,8 +120,10 @@ def assignment_assign(
     now = now or timezone.now()
     made, refused = [], []
     for contractor in contractors:
+        # one eligibility query per contractor (the target is checked again under the task's lock)
+        eligible = {c.task.pk for c in eligible_tasks(contractor=contractor, kind=kind)}
         for task in tasks:
-            why = _why_not_eligible(contractor=contractor, task=task, kind=kind)
+            why = _why_not_eligible(contractor=contractor, task=task, eligible=eligible)
             if why is not None:
                 refused.append(ERR_NOT_ELIGIBLE.format(contractor=contractor, task=task, why=why))
                 continue

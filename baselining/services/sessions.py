@@ -8,7 +8,7 @@ after commit.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -48,7 +48,8 @@ class SessionError(Exception):
     pass
 
 
-def _events(session: BaselineSession) -> list[clock.Event]:
+def clock_events(session: BaselineSession) -> list[clock.Event]:
+    """The session's clock log, oldest first."""
     out = []
     for row in session.clock_events.order_by("seq"):
         periods = tuple((datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in row.periods or [])
@@ -56,15 +57,11 @@ def _events(session: BaselineSession) -> list[clock.Event]:
     return out
 
 
-def clock_events(session: BaselineSession) -> list[clock.Event]:
-    return _events(session)
-
-
 def clock_append(*, session: BaselineSession, event: clock.Event, by: Any = None) -> ClockEvent:
     """Append one event to the session's clock log; ClockError if it does not fit (nothing written)."""
     with transaction.atomic():
         locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
-        events = _events(locked)
+        events = clock_events(locked)
         clock.check(events, event)
         return ClockEvent.objects.create(
             session=locked,
@@ -79,7 +76,7 @@ def clock_append(*, session: BaselineSession, event: clock.Event, by: Any = None
 
 
 def working_seconds(session: BaselineSession, now: datetime | None = None) -> float:
-    return clock.working_seconds(_events(session), now or timezone.now())
+    return clock.working_seconds(clock_events(session), now or timezone.now())
 
 
 def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSession:
@@ -163,7 +160,7 @@ def baseline_session_submit(*, session: BaselineSession, submission: str, at: da
         locked.submission = submission
         locked.submitted_at = at
         locked.state = SessionState.SCORING
-        locked.working_seconds = clock.working_seconds(_events(locked), at)
+        locked.working_seconds = clock.working_seconds(clock_events(locked), at)
         locked.save(update_fields=["submission", "submitted_at", "state", "working_seconds"])
         terminal_id, pk = str(locked.terminal_id), locked.pk
 
@@ -199,7 +196,7 @@ def _finish(session: BaselineSession, outcome: str, at: datetime, **fields: Any)
     session.outcome = outcome
     session.state = SessionState.MANUAL_SCORING if outcome == Outcome.PENDING_MANUAL else SessionState.ENDED
     session.ended_at = at
-    session.working_seconds = clock.working_seconds(_events(session), at)
+    session.working_seconds = clock.working_seconds(clock_events(session), at)
     for k, v in fields.items():
         setattr(session, k, v)
     session.save()
@@ -302,23 +299,13 @@ def _live_session_for_terminal(terminal_session_id: Any) -> BaselineSession | No
     )
 
 
-def _running_since(events: list[clock.Event]) -> datetime | None:
-    since = None
-    for e in events:
-        if e.kind in (clock.Kind.STARTED, clock.Kind.RESUMED):
-            since = e.at
-        elif e.kind == clock.Kind.PAUSED or e.kind in clock.ENDINGS:
-            since = None
-    return since
-
-
 def baseline_session_auto_pause(*, terminal_session_id: Any, reason: str, since: datetime) -> bool:
     """Idle or disconnect: pause a running clock from `since` (the last input, or when the browser went)."""
     session = _live_session_for_terminal(terminal_session_id)
     if session is None:
         return False
-    events = _events(session)
-    started = _running_since(events)
+    events = clock_events(session)
+    started = clock.running_since(events)
     if started is None:
         return False
     try:
@@ -333,7 +320,7 @@ def baseline_session_owner_back(*, terminal_session_id: Any) -> bool:
     session = _live_session_for_terminal(terminal_session_id)
     if session is None:
         return False
-    events = _events(session)
+    events = clock_events(session)
     if clock.state(events) != clock.State.PAUSED or events[-1].reason != clock.PauseReason.DISCONNECT:
         return False
     try:
@@ -368,12 +355,12 @@ def enforce_time_limits(*, now: datetime | None = None) -> int:
     for session in BaselineSession.objects.filter(state=SessionState.LIVE).select_related(
         "assignment__task_version"
     ):
-        events = _events(session)
+        events = clock_events(session)
         limit = time_limit_seconds(session)
         if clock.working_seconds(events, now) < limit:
             continue
         # The clock stops exactly at the limit, not at whenever this job noticed.
-        at = _time_when_working_reaches(events, limit) or now
+        at = clock.time_when_working_reaches(events, limit) or now
         with transaction.atomic():
             locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
             if locked.state != SessionState.LIVE:
@@ -387,16 +374,6 @@ def enforce_time_limits(*, now: datetime | None = None) -> int:
         control.end(terminal_id, "working-time limit reached")
         ended += 1
     return ended
-
-
-def _time_when_working_reaches(events: list[clock.Event], limit: float) -> datetime | None:
-    total = 0.0
-    for start, end in clock.work_periods(events, datetime.max.replace(tzinfo=UTC)):
-        span = (end - start).total_seconds()
-        if total + span >= limit:
-            return start + timedelta(seconds=limit - total)
-        total += span
-    return None
 
 
 def expire_reservations(*, now: datetime | None = None) -> int:
@@ -502,7 +479,7 @@ def baseline_session_correct_time(
             event=clock.Event(clock.Kind.STAFF_CORRECTION, at, reason=reason, periods=tuple(periods)),
             by=by,
         )
-        locked.working_seconds = clock.working_seconds(_events(locked), at)
+        locked.working_seconds = clock.working_seconds(clock_events(locked), at)
         locked.save(update_fields=["working_seconds"])
     return float(locked.working_seconds or 0)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
-from tasks.family_runner import MethodFailure, call_family_method
+from tasks.family_runner import MethodFailure, call_family_method, run_start
 from tasks.models import TaskVersion
 from terminal.sandbox import Limits, Sandbox, SandboxError, SandboxSpec, get_backend
 
@@ -54,18 +54,12 @@ def task_sandbox_check(task_version: TaskVersion) -> None:
 
 def task_sandbox_prepare(sandbox: Sandbox, task_version: TaskVersion) -> None:
     """Run the family's start(t) as the sandbox's root; SandboxError (with its output) if it fails."""
-    try:
-        call_family_method(
-            sandbox,
-            family_name=task_version.family_version.family.name,
-            operation="start",
-            task_name=task_version.task.name,
-            timeout=settings.TASK_METHOD_TIMEOUT,
-        )
-    except MethodFailure as exc:
-        raise SandboxError(
-            f"start() failed: {exc}" + (f"\n{exc.stderr[-2000:]}" if exc.stderr else "")
-        ) from exc
+    run_start(
+        sandbox,
+        family_name=task_version.family_version.family.name,
+        task_name=task_version.task.name,
+        timeout=settings.TASK_METHOD_TIMEOUT,
+    )
 
 
 def task_sandbox_start(*, task_version: TaskVersion) -> Sandbox:

@@ -15,7 +15,6 @@ from django.db import transaction
 from django.dispatch import Signal
 
 from tasks.models import (
-    ACTIVE_FLAG_STATUSES,
     Flag,
     FlagCategory,
     FlagChange,
@@ -23,9 +22,9 @@ from tasks.models import (
     FlagStatus,
     Task,
     TaskStatus,
-    TaskStatusChange,
     TaskVersion,
 )
+from tasks.services.status import has_active_blocking_flag, record_status_change
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +53,8 @@ class FlagError(Exception):
 
 def _set_task_status(task: Task, status: str, note: str, by: Any = None) -> None:
     locked = Task.objects.select_for_update().get(pk=task.pk)
-    if locked.status == status:
-        return
-    TaskStatusChange.objects.create(
-        task=locked, from_status=locked.status, to_status=status, changed_by=by, note=note
-    )
-    locked.status = status
-    locked.save(update_fields=["status"])
-
-
-def _has_active_blocking(task: Task) -> bool:
-    return Flag.objects.filter(
-        task=task, severity=FlagSeverity.BLOCKING, status__in=ACTIVE_FLAG_STATUSES
-    ).exists()
+    if locked.status != status:
+        record_status_change(task=locked, status=status, by=by, note=note)
 
 
 def _hold(task: Task, flag: Flag) -> None:
@@ -77,7 +65,7 @@ def _hold(task: Task, flag: Flag) -> None:
 
 def _release_if_clear(task: Task, flag: Flag, by: Any) -> None:
     current = Task.objects.get(pk=task.pk)
-    if current.status != TaskStatus.ON_HOLD or _has_active_blocking(task):
+    if current.status != TaskStatus.ON_HOLD or has_active_blocking_flag(task):
         return
     held = current.status_changes.filter(to_status=TaskStatus.ON_HOLD).order_by("-changed_at", "-id").first()
     back = held.from_status if held and held.from_status else TaskStatus.READY

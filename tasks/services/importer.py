@@ -31,6 +31,7 @@ from tasks.models import (
     TaskStatusChange,
     TaskVersion,
 )
+from tasks.services.status import record_status_change
 from terminal.sandbox import SandboxError, SandboxSpec, get_backend
 from terminal.sandbox.base import NEED_AUX_VM, NEED_ENV_PREFIX, NEED_GPU, NEED_INSTALL, NEED_INTERNET
 
@@ -430,15 +431,9 @@ def _store(staged: StagedFamily, by: User | None) -> FamilyResult:
         task.save(update_fields=["latest_version"])
     gone = family.tasks.exclude(name__in=task_names).exclude(status=TaskStatus.RETIRED)
     for task in gone:
-        TaskStatusChange.objects.create(
-            task=task,
-            from_status=task.status,
-            to_status=TaskStatus.RETIRED,
-            changed_by=by,
-            note=f"not in {family.name} v{fv.version}",
+        record_status_change(
+            task=task, status=TaskStatus.RETIRED, by=by, note=f"not in {family.name} v{fv.version}"
         )
-        task.status = TaskStatus.RETIRED
-        task.save(update_fields=["status"])
     return FamilyResult(staged.name, "new_version" if latest else "created", fv.version, task_names)
 
 

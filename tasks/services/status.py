@@ -28,24 +28,36 @@ def task_set_status(*, task: Task, status: str, by: User, note: str = "") -> Tas
         if locked.status == status:
             raise StatusChangeError(ERR_SAME_STATUS.format(status=TaskStatus(status).label))
         if status == TaskStatus.READY:
-            from tasks.models import ACTIVE_FLAG_STATUSES, Flag
-
-            if Flag.objects.filter(
-                task=locked, severity="blocking", status__in=ACTIVE_FLAG_STATUSES
-            ).exists():
+            if has_active_blocking_flag(locked):
                 raise StatusChangeError(ERR_BLOCKING)
             if locked.status == TaskStatus.QA:
                 passed = _passed_qa_run(locked)
                 if passed is None:
                     raise StatusChangeError(ERR_NO_QA)
                 note = (note + "; " if note else "") + f"QA run passed: {passed}"
-        change = TaskStatusChange.objects.create(
-            task=locked, from_status=locked.status, to_status=status, changed_by=by, note=note
-        )
-        locked.status = status
-        locked.save(update_fields=["status"])
+        change = record_status_change(task=locked, status=status, by=by, note=note)
     task.status = status
     return change
+
+
+def record_status_change(*, task: Task, status: str, by: User | None, note: str) -> TaskStatusChange:
+    """The one place a task's status is written: the new status and its history row, together.
+
+    The caller holds the task's row lock and has decided the change is allowed (staff rules above, or
+    the system: the importer retiring a task, a blocking flag holding one).
+    """
+    change = TaskStatusChange.objects.create(
+        task=task, from_status=task.status, to_status=status, changed_by=by, note=note
+    )
+    task.status = status
+    task.save(update_fields=["status"])
+    return change
+
+
+def has_active_blocking_flag(task: Task) -> bool:
+    from tasks.models import ACTIVE_FLAG_STATUSES, Flag
+
+    return Flag.objects.filter(task=task, severity="blocking", status__in=ACTIVE_FLAG_STATUSES).exists()
 
 
 def _passed_qa_run(task: Task) -> str | None:

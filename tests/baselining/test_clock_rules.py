@@ -48,13 +48,6 @@ def _session(users) -> BaselineSession:  # type: ignore[no-untyped-def]
     )
 
 
-def _wait(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.1)
-
-
 def test_idle_pauses_from_the_last_input_and_disconnect_pauses_then_resumes(
     impatient_server, users, suite
 ) -> None:

@@ -3,7 +3,6 @@ timing corrections and the survey."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -25,7 +24,7 @@ from baselining.services.sessions import (
 from tasks.models import Task, TaskStatus
 from tasks.services.status import task_set_status
 from tests.tasks.test_demo_suite import FIXED_STATS
-from tests.terminal.conftest import run
+from tests.terminal.conftest import run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -43,13 +42,12 @@ def _live(server, users, task_name: str) -> BaselineSession:  # type: ignore[no-
 
 
 def _wait_state(session: BaselineSession, state: str, timeout: float = 60) -> BaselineSession:
-    deadline = time.monotonic() + timeout
-    while True:
+    def reached() -> bool:
         session.refresh_from_db()
-        if session.state == state:
-            return session
-        assert time.monotonic() < deadline, f"state stayed {session.state}"
-        time.sleep(0.1)
+        return session.state == state
+
+    wait_until(reached, timeout)
+    return session
 
 
 def test_intermediate_scores_then_aggregate(remote_server, worker, users, suite) -> None:

@@ -28,17 +28,9 @@ from baselining.services.sessions import (
 from tasks.models import Task, TaskStatus
 from tasks.services.status import task_set_status
 from terminal.models import SessionStatus
-from tests.terminal.conftest import run
+from tests.terminal.conftest import run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
-
-
-def _wait(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.1)
 
 
 def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suite, settings) -> None:
@@ -54,7 +46,7 @@ def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suit
     terminal = session.terminal
     assert terminal is not None
     # A job provisions the sandbox (start() included) before alice arrives; none of that is her time.
-    _wait(lambda: type(terminal).objects.get(pk=terminal.pk).status == SessionStatus.LIVE)
+    wait_until(lambda: type(terminal).objects.get(pk=terminal.pk).status == SessionStatus.LIVE)
     time.sleep(1.0)
     assert clock_events(session) == []
 
@@ -72,7 +64,7 @@ def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suit
         await c.close()
 
     def pause_and_check_refused(_c) -> None:  # type: ignore[no-untyped-def]
-        _wait(lambda: BaselineSession.objects.get(pk=session.pk).state == SessionState.LIVE)
+        wait_until(lambda: BaselineSession.objects.get(pk=session.pk).state == SessionState.LIVE)
         baseline_session_pause(session=session)
 
     def resume() -> None:
@@ -83,7 +75,7 @@ def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suit
     session.refresh_from_db()
     assert baseline_session_submit(session=session, submission="backup.dat\n")
     assert not baseline_session_submit(session=session, submission="something else")  # double click
-    _wait(lambda: BaselineSession.objects.get(pk=session.pk).state == SessionState.ENDED, timeout=90)
+    wait_until(lambda: BaselineSession.objects.get(pk=session.pk).state == SessionState.ENDED, timeout=90)
 
     session.refresh_from_db()
     assert (session.outcome, session.score, session.submission) == (Outcome.SUCCESS, 1.0, "backup.dat\n")
@@ -95,7 +87,7 @@ def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suit
     assert 0 < session.working_seconds <= wall - 1.0
     assignment.refresh_from_db()
     assert (assignment.status, assignment.success) == (AssignmentStatus.COMPLETED, True)
-    _wait(lambda: type(terminal).objects.get(pk=terminal.pk).status == SessionStatus.ENDED)
+    wait_until(lambda: type(terminal).objects.get(pk=terminal.pk).status == SessionStatus.ENDED)
     markers = [line for line in terminal.recording_path.read_text().splitlines() if '"m"' in line]
     assert [m.rsplit(", ", 1)[1].strip('"]') for m in markers] == [
         "start",

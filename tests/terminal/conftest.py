@@ -281,3 +281,12 @@ def worker(remote_server, settings) -> Iterator[subprocess.Popen[bytes] | None]:
     yield proc
     proc.terminate()
     proc.wait(timeout=30)
+
+
+def wait_until(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Poll predicate() (database state a server or worker process changes) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.1)

@@ -201,8 +201,6 @@ def test_dead_sandbox_processes_are_gone_after_the_session_ends(embedded_server,
     import subprocess
 
     assert "sleep 4242" in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    from terminal.views import end_live_session  # noqa: F401  (the view's helper needs the server's loop)
-
     embedded_server.stop_web()
     for _ in range(50):
         if "sleep 4242" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout:
