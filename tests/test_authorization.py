@@ -14,8 +14,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from baselining.models import ContractorProfile, ContractorStatus
 from baselining.services import assignment_claim_next, contractor_accept_rules
 from baselining.services.sessions import baseline_session_open
-from tasks.models import Task, TaskStatus
-from tasks.services.status import task_set_status
+from tasks.models import Task
+from tests.factories import make_ready
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 ROLES = ("anonymous", "A", "B", "staff")
@@ -45,7 +45,7 @@ def world(demo_suite):  # type: ignore[no-untyped-def]
             user=u, status=ContractorStatus.ACTIVE, expertise=[{"area": "software engineering"}]
         )
         contractor_accept_rules(user=u)
-    task_set_status(task=Task.objects.get(name="find_key"), status=TaskStatus.READY, by=staff)
+    make_ready(Task.objects.get(name="find_key"), staff)
     assignment = assignment_claim_next(contractor=a)
     session = baseline_session_open(assignment=assignment, user=a)
     return {"staff": staff, "A": a, "B": b, "assignment": assignment, "session": session}

@@ -10,7 +10,7 @@ from tasks.models import Task, TaskStatus, TaskStatusChange
 ERR_SAME_STATUS = "the task is already {status}"
 ERR_NOT_STAFF = "only staff may change a task's status"
 ERR_BLOCKING = "the task has an open blocking flag: fix it before making the task ready"
-ERR_NO_QA = "a task leaves QA for ready only with a passed QA run (its checklist)"
+ERR_NO_QA = "a task becomes ready only with a passed QA run of its current version (its checklist)"
 
 
 class StatusChangeError(Exception):
@@ -30,11 +30,10 @@ def task_set_status(*, task: Task, status: str, by: User, note: str = "") -> Tas
         if status == TaskStatus.READY:
             if has_active_blocking_flag(locked):
                 raise StatusChangeError(ERR_BLOCKING)
-            if locked.status == TaskStatus.QA:
-                passed = _passed_qa_run(locked)
-                if passed is None:
-                    raise StatusChangeError(ERR_NO_QA)
-                note = (note + "; " if note else "") + f"QA run passed: {passed}"
+            passed = _passed_qa_run(locked)
+            if passed is None:
+                raise StatusChangeError(ERR_NO_QA)
+            note = (note + "; " if note else "") + f"QA run passed: {passed}"
         change = record_status_change(task=locked, status=status, by=by, note=note)
     task.status = status
     return change

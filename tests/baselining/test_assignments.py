@@ -26,8 +26,8 @@ from baselining.services import (
     assignment_claim_next,
     contractor_accept_rules,
 )
-from tasks.models import Task, TaskStatus
-from tasks.services.status import task_set_status
+from tasks.models import Task
+from tests.factories import make_ready
 
 pytestmark = [pytest.mark.sandbox]
 ALL_AREAS = [{"area": a, "years": 3} for a in ("software engineering", "data science", "site reliability")]
@@ -50,7 +50,7 @@ def _ready(staff, *task_ids: str) -> list[Task]:  # type: ignore[no-untyped-def]
     for task_id in task_ids:
         family, name = task_id.split("/")
         task = Task.objects.get(family__name=family, name=name)
-        task_set_status(task=task, status=TaskStatus.READY, by=staff)
+        make_ready(task, staff)
         tasks.append(task)
     return tasks
 
@@ -142,9 +142,10 @@ def test_twenty_contractors_claiming_at_once(demo_suite, settings) -> None:
     for th in threads:
         th.join(timeout=120)
     assert not errors, errors
-    per_task = Counter(Assignment.objects.values_list("task_id", flat=True))
+    baselines = Assignment.objects.filter(kind=AssignmentKind.BASELINE)
+    per_task = Counter(baselines.values_list("task_id", flat=True))
     assert all(per_task[t.pk] <= t.target_baselines for t in tasks), per_task
-    pairs = list(Assignment.objects.values_list("contractor_id", "task_id"))
+    pairs = list(baselines.values_list("contractor_id", "task_id"))
     assert len(pairs) == len(set(pairs))
     # every slot was taken: 4 tasks x 3 targets, out of 40 claims
     assert sum(per_task.values()) == 12 == outcomes["claimed"]

@@ -30,15 +30,15 @@ from baselining.services.sessions import (
     expire_reservations,
     working_seconds,
 )
-from tasks.models import Task, TaskStatus
-from tasks.services.status import task_set_status
+from tasks.models import Task
+from tests.factories import make_ready
 from tests.terminal.conftest import run
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
 
 def _session(users) -> BaselineSession:  # type: ignore[no-untyped-def]
-    task_set_status(task=Task.objects.get(name="find_key"), status=TaskStatus.READY, by=users["staff"])
+    make_ready(Task.objects.get(name="find_key"), users["staff"])
     ContractorProfile.objects.create(
         user=users["alice"], status=ContractorStatus.ACTIVE, expertise=[{"area": "software engineering"}]
     )
@@ -132,7 +132,7 @@ def test_time_limit_ends_the_session_at_exactly_the_limit(users, suite, settings
 
 
 def test_unstarted_reservations_expire(users, suite) -> None:
-    task_set_status(task=Task.objects.get(name="meeting"), status=TaskStatus.READY, by=users["staff"])
+    make_ready(Task.objects.get(name="meeting"), users["staff"])
     ContractorProfile.objects.create(user=users["bob"], status=ContractorStatus.ACTIVE)
     contractor_accept_rules(user=users["bob"])
     a = assignment_claim_next(contractor=users["bob"])

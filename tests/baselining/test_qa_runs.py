@@ -18,6 +18,7 @@ from baselining.services.sessions import (
 from tasks.models import Task, TaskStatus
 from tasks.services.flags import flag_raise
 from tasks.services.status import ERR_BLOCKING, ERR_NO_QA, StatusChangeError, task_set_status
+from tests.factories import make_ready
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 GOOD = {"intended": True, "no_guesswork": True, "shortcuts": False, "memorisable": False, "resources": True,
@@ -62,13 +63,23 @@ def test_ready_needs_a_passed_qa_run_and_no_blocking_flag(demo_suite) -> None:
     assert task.status == TaskStatus.READY and change.note.startswith("QA done; QA run passed: session")
 
 
+def test_a_draft_cannot_skip_qa_to_ready(demo_suite) -> None:
+    staff = get_user_model().objects.create_user("qa-lead3", password="x-pass-123", is_staff=True)
+    task = Task.objects.get(name="find_key")
+    history = task.status_changes.count()
+    with pytest.raises(StatusChangeError, match=re.escape(ERR_NO_QA)):
+        task_set_status(task=task, status=TaskStatus.READY, by=staff)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DRAFT and task.status_changes.count() == history
+
+
 def test_checklist_only_for_qa_runs(demo_suite) -> None:
     User = get_user_model()
     staff = User.objects.create_user("qa-lead2", password="x-pass-123", is_staff=True)
     tester = User.objects.create_user("tester2", password="x-pass-123")
     ContractorProfile.objects.create(user=tester, status=ContractorStatus.ACTIVE)
     task = Task.objects.get(name="refund")
-    task_set_status(task=task, status=TaskStatus.READY, by=staff)
+    make_ready(task, staff)
     (assignment,), _ = assignment_assign(
         by=staff, contractors=[tester], tasks=[task], kind=AssignmentKind.BASELINE
     )

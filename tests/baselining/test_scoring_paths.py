@@ -21,8 +21,8 @@ from baselining.services.sessions import (
     baseline_session_survey,
     clock_events,
 )
-from tasks.models import Task, TaskStatus
-from tasks.services.status import task_set_status
+from tasks.models import Task
+from tests.factories import make_ready
 from tests.tasks.test_demo_suite import FIXED_STATS
 from tests.terminal.conftest import run, wait_until
 
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
 
 def _live(server, users, task_name: str) -> BaselineSession:  # type: ignore[no-untyped-def]
-    task_set_status(task=Task.objects.get(name=task_name), status=TaskStatus.READY, by=users["staff"])
+    make_ready(Task.objects.get(name=task_name), users["staff"])
     ContractorProfile.objects.get_or_create(
         user=users["alice"],
         defaults={"status": ContractorStatus.ACTIVE, "expertise": [{"area": "software engineering"}]},

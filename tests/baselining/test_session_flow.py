@@ -25,9 +25,9 @@ from baselining.services.sessions import (
     baseline_session_submit,
     clock_events,
 )
-from tasks.models import Task, TaskStatus
-from tasks.services.status import task_set_status
+from tasks.models import Task
 from terminal.models import SessionStatus
+from tests.factories import make_ready
 from tests.terminal.conftest import run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
 def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suite, settings) -> None:
     alice, staff = users["alice"], users["staff"]
-    task_set_status(task=Task.objects.get(name="find_key"), status=TaskStatus.READY, by=staff)
+    make_ready(Task.objects.get(name="find_key"), staff)
     ContractorProfile.objects.create(
         user=alice, status=ContractorStatus.ACTIVE, expertise=[{"area": "software engineering", "years": 6}]
     )

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from baselining.models import BaselineSession, ContractorProfile, ContractorStatus, ReviewStatus
-from tasks.models import Task, TaskStatus
-from tasks.services.status import task_set_status
+from tasks.models import Task
 from tests.conftest import ARTIFACTS
+from tests.factories import make_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +21,7 @@ def _login(page, url: str, name: str, password: str) -> None:  # type: ignore[no
 
 
 def test_alice_baselines_a_task_and_staff_review_it(page, remote_server, worker, users, suite) -> None:
-    task_set_status(task=Task.objects.get(name="find_key"), status=TaskStatus.READY, by=users["staff"])
+    make_ready(Task.objects.get(name="find_key"), users["staff"])
     ContractorProfile.objects.create(
         user=users["alice"],
         status=ContractorStatus.ACTIVE,

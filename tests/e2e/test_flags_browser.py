@@ -14,8 +14,8 @@ from baselining.services import contractor_accept_rules
 from baselining.services.sessions import clock_events
 from tasks.models import Flag, FlagStatus, Task, TaskStatus
 from tasks.services.importer import tasks_import
-from tasks.services.status import task_set_status
 from tests.conftest import ARTIFACTS, EXAMPLES
+from tests.factories import make_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +31,7 @@ def test_bob_reports_staff_confirm_fix_and_the_task_returns(
     page, remote_server, worker, users, suite, tmp_path
 ) -> None:
     task = Task.objects.get(name="mean_latency")
-    task_set_status(task=task, status=TaskStatus.READY, by=users["staff"])
+    make_ready(task, users["staff"])
     for name in ("bob", "alice"):
         ContractorProfile.objects.create(
             user=users[name], status=ContractorStatus.ACTIVE, expertise=[{"area": "data science", "years": 4}]

@@ -24,8 +24,8 @@ from tasks.services.flags import (
     flags_bulk,
 )
 from tasks.services.importer import tasks_import
-from tasks.services.status import task_set_status
 from tests.conftest import EXAMPLES
+from tests.factories import make_ready
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 
@@ -84,7 +84,7 @@ def test_every_transition_is_allowed_or_refused_clearly(demo_suite, people, star
 def test_blocking_flag_holds_the_task_until_fixed_in_a_new_version(demo_suite, people, tmp_path) -> None:
     staff, bob = people
     task = Task.objects.get(name="mean_latency")
-    task_set_status(task=task, status=TaskStatus.READY, by=staff)
+    make_ready(task, staff)
     assert task in [c.task for c in eligible_tasks(contractor=bob, kind="baseline")]
     flag = _flag(task, bob)
     task.refresh_from_db()
@@ -115,7 +115,7 @@ def test_fix_can_invalidate_sessions_on_the_old_version(
 
     staff, bob = people
     task = Task.objects.get(name="mean_latency")
-    task_set_status(task=task, status=TaskStatus.READY, by=staff)
+    make_ready(task, staff)
     session = baseline_session_open(assignment=assignment_claim_next(contractor=bob), user=bob)
     flag = _flag(task, bob, severity="major")
     flag_transition(flag=flag, by=staff, to=FlagStatus.CONFIRMED)
