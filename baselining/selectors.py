@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from baselining.models import (
     OPEN_ASSIGNMENT_STATUSES,
     Assignment,
     AssignmentKind,
+    BaselineSession,
+    ClockEvent,
     ContractorProfile,
+    ReviewStatus,
+    SessionState,
     counts_towards_target,
 )
 from tasks.models import Task, TaskStatus
@@ -68,4 +74,90 @@ def assignment_history(*, contractor: User) -> list[Assignment]:
         Assignment.objects.filter(contractor=contractor)
         .select_related("task__family", "task_version")
         .order_by("-created_at")
+    )
+
+
+# --- Reads for statistics and exports: plain rows, one query each, no per-row ORM work -----------------
+
+ATTEMPT_OUTCOMES = ("success", "failure", "gave_up", "time_limit")  # finished and scored
+CENSORED_OUTCOMES = ("failure", "gave_up", "time_limit")  # the task took longer than the time spent
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    family: str = ""
+    status: str = ""  # the task's status
+    since: date | None = None  # attempts that ended on or after this day (UTC)
+    until: date | None = None  # ... and on or before this day
+    include_invalid: bool = False  # attempts staff marked invalid (always excluded from statistics)
+
+
+def date_window(filters: ExportFilters, field: str) -> Q:
+    """`field` on or after the first day and before the end of the last (UTC days)."""
+    q = Q()
+    if filters.since:
+        q &= Q(**{f"{field}__gte": datetime.combine(filters.since, time.min, tzinfo=UTC)})
+    if filters.until:
+        end = datetime.combine(filters.until + timedelta(days=1), time.min, tzinfo=UTC)
+        q &= Q(**{f"{field}__lt": end})
+    return q
+
+
+def attempt_rows(
+    filters: ExportFilters, *, kinds: tuple[str, ...] = ("baseline", "qa"), with_invalid: bool | None = None
+) -> QuerySet[BaselineSession, dict[str, Any]]:
+    """Finished, scored attempts as dicts (one query; iterate with .iterator() for flat memory)."""
+    started = ClockEvent.objects.filter(session=OuterRef("pk"), kind="started").order_by("seq")
+    started = started.values("at")[:1]
+    qs = BaselineSession.objects.filter(
+        state=SessionState.ENDED, outcome__in=ATTEMPT_OUTCOMES, assignment__kind__in=kinds
+    )
+    if filters.family:
+        qs = qs.filter(assignment__task__family__name=filters.family)
+    if filters.status:
+        qs = qs.filter(assignment__task__status=filters.status)
+    qs = qs.filter(date_window(filters, "ended_at"))
+    if not (filters.include_invalid if with_invalid is None else with_invalid):
+        qs = qs.exclude(review_status=ReviewStatus.INVALID)
+    return (
+        qs.annotate(started_at=Subquery(started))
+        .order_by("pk")
+        .values(
+            "id",
+            "started_at",
+            "ended_at",
+            "working_seconds",
+            "score",
+            "outcome",
+            "review_status",
+            "review_reason",
+            "terminal_id",
+            "give_up_reason",
+            task=F("assignment__task_id"),
+            family=F("assignment__task__family__name"),
+            task_name=F("assignment__task__name"),
+            task_version=F("assignment__task_version__version"),
+            threshold=F("assignment__task_version__success_threshold"),
+            kind=F("assignment__kind"),
+            contractor_user=F("assignment__contractor_id"),
+            contractor=F("assignment__contractor__contractor__pseudonym"),
+        )
+    )
+
+
+def task_rows(filters: ExportFilters) -> QuerySet[Task, dict[str, Any]]:
+    qs = Task.objects.all()
+    if filters.family:
+        qs = qs.filter(family__name=filters.family)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    return qs.order_by("family__name", "name").values(
+        "id",
+        "name",
+        "status",
+        "target_baselines",
+        family_name=F("family__name"),
+        task_version=F("latest_version__version"),
+        estimate_minutes=F("latest_version__estimate_minutes"),
+        threshold=F("latest_version__success_threshold"),
     )

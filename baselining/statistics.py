@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+import pandas as pd
+from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -51,58 +52,233 @@ class CensoredFit:
     converged: bool
 
 
-def _negloglik(params: np.ndarray, obs: np.ndarray, cens: np.ndarray) -> float:
-    mu, log_sigma = params
-    sigma = math.exp(log_sigma)
-    ll = float(np.sum(stats.norm.logpdf(obs, mu, sigma) - obs))  # log-normal density in log space: -log x
-    if cens.size:
-        ll += float(np.sum(stats.norm.logsf(cens, mu, sigma)))
-    return -ll
-
-
 def censored_lognormal(
     observed: list[float], censored: list[float], level: float = 0.95
 ) -> CensoredFit | None:
     """Maximum-likelihood log-normal fit with right-censored times; a Wald interval for the median.
 
-    Needs at least one observed time (with none, every time is only a lower bound and the median is not
-    identified: None).
+    None when the maximum does not exist: no observed time (every time is only a lower bound), or one
+    observed time and no censored time above it (the likelihood grows without bound as sigma shrinks).
     """
-    obs = np.log(np.asarray([t for t in observed if t > 0], dtype=float))
-    cens = np.log(np.asarray([t for t in censored if t > 0], dtype=float))
-    if obs.size == 0:
+    obs = [t for t in observed if t > 0]
+    cens = [t for t in censored if t > 0]
+    if not obs:
         return None
-    start_sigma = float(obs.std(ddof=1)) if obs.size > 1 else 1.0
-    start = np.array([float(np.mean(np.concatenate([obs, cens]))), math.log(max(start_sigma, 0.1))])
-    res = optimize.minimize(_negloglik, start, args=(obs, cens), method="BFGS")
-    mu, log_sigma = (float(v) for v in res.x)
-    # Standard error of mu from the observed information (numerical Hessian of the negative log-likelihood).
-    hess = _hessian(lambda p: _negloglik(p, obs, cens), np.array([mu, log_sigma]))
-    try:
-        cov = np.linalg.inv(hess)
-        se = math.sqrt(max(float(cov[0, 0]), 0.0))
-    except np.linalg.LinAlgError:
-        se = math.nan
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    times = np.log(np.asarray(obs + cens, dtype=float))
+    is_cens = np.arange(times.size) >= len(obs)
+    fit = censored_lognormal_many(np.zeros(times.size, dtype=np.intp), times, is_cens, 1, level)
+    if not fit["ok"][0]:
+        return None
     return CensoredFit(
-        n_observed=int(obs.size),
-        n_censored=int(cens.size),
-        median=math.exp(mu),
-        sigma=math.exp(log_sigma),
-        ci_low=math.exp(mu - z * se),
-        ci_high=math.exp(mu + z * se),
-        converged=bool(res.success),
+        n_observed=len(obs),
+        n_censored=len(cens),
+        median=float(np.exp(fit["mu"][0])),
+        sigma=float(fit["sigma"][0]),
+        ci_low=float(fit["ci_low"][0]),
+        ci_high=float(fit["ci_high"][0]),
+        converged=bool(fit["converged"][0]),
     )
 
 
-def _hessian(f: object, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
-    fn = f  # a callable of a parameter vector
-    n = x.size
-    h = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            ei, ej = np.eye(n)[i] * eps, np.eye(n)[j] * eps
-            h[i, j] = (
-                fn(x + ei + ej) - fn(x + ei - ej) - fn(x - ei + ej) + fn(x - ei - ej)  # type: ignore[operator]
-            ) / (4 * eps * eps)
-    return h
+def _loglik_parts(
+    group: np.ndarray, y: np.ndarray, cens: np.ndarray, mu: np.ndarray, tau: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group: log-likelihood (in log time, constants dropped), gradient and Hessian in (mu, log sigma).
+
+    Observed log time y: -tau - z^2/2, z = (y - mu)/sigma. Censored at y: log of the normal survival
+    function at z, whose derivatives use the inverse Mills ratio h = pdf(z)/sf(z), dh/dz = h(h - z).
+    """
+    sigma = np.exp(tau)[group]
+    z = (y - mu[group]) / sigma
+    logsf = stats.norm.logsf(z)
+    h = np.exp(stats.norm.logpdf(z) - logsf)
+    hz = h * (h - z)
+    ll = np.where(cens, logsf, -tau[group] - z * z / 2)
+    g_mu = np.where(cens, h / sigma, z / sigma)
+    g_tau = np.where(cens, h * z, z * z - 1)
+    h_mm = np.where(cens, -hz / sigma**2, -1 / sigma**2)
+    h_mt = np.where(cens, (-z * hz - h) / sigma, -2 * z / sigma)
+    h_tt = np.where(cens, -z * z * hz - h * z, -2 * z * z)
+
+    def total(v: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=v, minlength=n)
+
+    grad = np.stack([total(g_mu), total(g_tau)])
+    hess = np.stack([total(h_mm), total(h_mt), total(h_tt)])
+    return total(ll), grad, hess
+
+
+def censored_lognormal_many(
+    group: np.ndarray, log_times: np.ndarray, censored: np.ndarray, n_groups: int, level: float = 0.95
+) -> dict[str, np.ndarray]:
+    """The censored log-normal fit for many groups (tasks) at once: Newton steps on all of them together.
+
+    `group` numbers each time's group (0..n_groups-1); `log_times` are log minutes; `censored` marks the
+    right-censored ones. Returns arrays per group: mu, sigma, se (of mu), ci_low / ci_high (of the median,
+    minutes), converged, ok (a maximum exists and was found), n_observed, n_censored.
+    """
+    group = np.asarray(group, dtype=np.intp)
+    y = np.asarray(log_times, dtype=float)
+    cens = np.asarray(censored, dtype=bool)
+    n = n_groups
+    n_obs = np.bincount(group, weights=~cens, minlength=n)
+    n_cens = np.bincount(group, weights=cens, minlength=n)
+    safe_obs = np.maximum(n_obs, 1)
+    mean_obs = np.bincount(group, weights=np.where(cens, 0.0, y), minlength=n) / safe_obs
+    var_obs = np.bincount(group, weights=np.where(cens, 0.0, (y - mean_obs[group]) ** 2), minlength=n)
+    mu = mean_obs.copy()
+    tau = np.log(np.maximum(np.sqrt(var_obs / safe_obs), 0.1))
+    converged = np.zeros(n, dtype=bool)
+    ll, grad, hess = _loglik_parts(group, y, cens, mu, tau, n)
+    for _ in range(200):
+        a, b, d = hess
+        det = a * d - b * b
+        newton = (a < 0) & (det > 0)
+        safe_det = np.where(newton, det, 1.0)
+        # Newton step for a maximum: -H^-1 g; where H is not negative definite, a damped gradient step
+        step_mu = np.where(newton, -(d * grad[0] - b * grad[1]) / safe_det, grad[0] / (np.abs(a) + 1))
+        step_tau = np.where(newton, -(-b * grad[0] + a * grad[1]) / safe_det, grad[1] / (np.abs(d) + 1))
+        step_tau = np.clip(step_tau, -1.0, 1.0)
+        size = np.ones(n)
+        todo = ~converged
+        for _halving in range(40):
+            new_mu = np.where(todo, mu + size * step_mu, mu)
+            new_tau = np.where(todo, tau + size * step_tau, tau)
+            new_ll, new_grad, new_hess = _loglik_parts(group, y, cens, new_mu, new_tau, n)
+            worse = todo & ~(new_ll >= ll - 1e-12)
+            if not worse.any():
+                break
+            size = np.where(worse, size / 2, size)
+        moved = np.maximum(np.abs(new_mu - mu), np.abs(new_tau - tau))
+        mu, tau, ll, grad, hess = new_mu, new_tau, new_ll, new_grad, new_hess
+        converged |= (moved < 1e-10) | (np.abs(grad).max(axis=0) < 1e-9)
+        if converged.all() or (tau < -12).all():
+            break
+    a, b, d = hess
+    det = a * d - b * b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(np.where((a < 0) & (det > 0), -d / det, np.nan))
+    ok = converged & (n_obs > 0) & (tau > -12) & np.isfinite(se)
+    zq = float(stats.norm.ppf(0.5 + level / 2))
+    nan = np.full(n, np.nan)
+    return {
+        "mu": np.where(ok, mu, nan),
+        "sigma": np.where(ok, np.exp(tau), nan),
+        "se": np.where(ok, se, nan),
+        "ci_low": np.where(ok, np.exp(mu - zq * se), nan),
+        "ci_high": np.where(ok, np.exp(mu + zq * se), nan),
+        "converged": converged,
+        "ok": ok,
+        "n_observed": n_obs.astype(int),
+        "n_censored": n_cens.astype(int),
+    }
+
+
+# --- Per-task statistics over a whole suite (pandas in, pandas out; no database here) -----------------
+
+HUMAN_SOURCES = ("baseline", "qa", "estimate")
+TASK_STAT_COLUMNS = [
+    "attempts", "successes", "success_rate", "invalid_excluded", "pending_review",
+    "gmean_minutes", "gsd", "ci_low", "ci_high", "fastest_minutes", "slowest_minutes", "spread",
+    "qa_runs", "qa_successes", "qa_gmean_minutes",
+    "censored_n", "censored_median_minutes", "censored_sigma", "censored_ci_low", "censored_ci_high",
+    "estimate_minutes", "human_minutes", "human_source",
+]  # fmt: skip
+
+
+def _log_summary(logs: pd.Series, level: float) -> pd.DataFrame:
+    """Geometric mean, geometric SD and a t-interval per group of log minutes (as geometric_summary)."""
+    g = logs.groupby(level=0)
+    n, mean, sd = g.count(), g.mean(), g.std(ddof=1)
+    tq = pd.Series(stats.t.ppf(0.5 + level / 2, df=np.maximum(n - 1, 1)), index=n.index)
+    half = (tq * sd / np.sqrt(n)).where(n > 1)
+    return pd.DataFrame(
+        {
+            "n": n,
+            "gmean": np.exp(mean),
+            "gsd": np.exp(sd).where(n > 1, 1.0),
+            "ci_low": np.exp(mean - half),
+            "ci_high": np.exp(mean + half),
+            "fastest": np.exp(g.min()),
+            "slowest": np.exp(g.max()),
+        }
+    )
+
+
+def task_statistics(
+    tasks: pd.DataFrame,
+    attempts: pd.DataFrame,
+    *,
+    source_order: tuple[str, ...] = HUMAN_SOURCES,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """One row per task (indexed like `tasks`, which needs `estimate_minutes`).
+
+    `attempts` has one row per finished attempt: task, kind ("baseline" or "qa"), outcome, working_seconds,
+    review_status. Invalid attempts are excluded from every figure and counted in `invalid_excluded`.
+    Successes are observed times; failures, give-ups and time-limit stops are right-censored at their
+    working time in the log-normal fit.
+    """
+    out = pd.DataFrame(index=tasks.index)
+    a = attempts.loc[attempts["task"].isin(tasks.index)]
+    invalid = a["review_status"] == "invalid"
+    base = a.loc[(a["kind"] == "baseline") & ~invalid]
+    qa = a.loc[(a["kind"] == "qa") & ~invalid]
+    out["attempts"] = base.groupby("task").size()
+    success = base["outcome"] == "success"
+    out["successes"] = success.groupby(base["task"]).sum()
+    out["invalid_excluded"] = (invalid & (a["kind"] == "baseline")).groupby(a["task"]).sum()
+    out["pending_review"] = (base["review_status"] == "pending").groupby(base["task"]).sum()
+    counts = ["attempts", "successes", "invalid_excluded", "pending_review"]
+    out[counts] = out[counts].fillna(0).astype("int64")
+    out["success_rate"] = (out["successes"] / out["attempts"]).where(out["attempts"] > 0)
+
+    minutes = base["working_seconds"] / 60
+    ok_time = minutes > 0
+    logs = np.log(minutes[success & ok_time]).set_axis(base.loc[success & ok_time, "task"])
+    s = _log_summary(logs, level)
+    out["gmean_minutes"], out["gsd"] = s["gmean"], s["gsd"]
+    out["ci_low"], out["ci_high"] = s["ci_low"], s["ci_high"]
+    out["fastest_minutes"], out["slowest_minutes"] = s["fastest"], s["slowest"]
+    out["spread"] = out["slowest_minutes"] / out["fastest_minutes"]
+
+    qa_success = (qa["outcome"] == "success") & (qa["working_seconds"] > 0)
+    out["qa_runs"] = qa.groupby("task").size()
+    out["qa_successes"] = qa_success.groupby(qa["task"]).sum()
+    out[["qa_runs", "qa_successes"]] = out[["qa_runs", "qa_successes"]].fillna(0).astype("int64")
+    qa_logs = np.log(qa.loc[qa_success, "working_seconds"] / 60).set_axis(qa.loc[qa_success, "task"])
+    out["qa_gmean_minutes"] = _log_summary(qa_logs, level)["gmean"]
+
+    fit_rows = base.loc[ok_time & base["outcome"].isin(["success", "failure", "gave_up", "time_limit"])]
+    codes, uniques = pd.factorize(fit_rows["task"])
+    fit = censored_lognormal_many(
+        codes, np.log(fit_rows["working_seconds"].to_numpy() / 60),
+        (fit_rows["outcome"] != "success").to_numpy(), len(uniques), level,
+    )  # fmt: skip
+    fitted = pd.DataFrame(
+        {
+            "censored_n": fit["n_censored"],
+            "censored_median_minutes": np.exp(fit["mu"]),
+            "censored_sigma": fit["sigma"],
+            "censored_ci_low": fit["ci_low"],
+            "censored_ci_high": fit["ci_high"],
+        },
+        index=uniques,
+    )
+    out = out.join(fitted)
+    out["censored_n"] = out["censored_n"].fillna(0).astype("int64")
+    out["estimate_minutes"] = tasks["estimate_minutes"].astype("float64")
+
+    candidates = {
+        "baseline": out["gmean_minutes"],
+        "qa": out["qa_gmean_minutes"],
+        "estimate": out["estimate_minutes"],
+    }
+    out["human_minutes"] = np.nan
+    out["human_source"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    for source in reversed(source_order):  # the first source in the order wins: it is written last
+        value = candidates[source]
+        has = value.notna()
+        out.loc[has, "human_minutes"] = value[has]
+        out.loc[has, "human_source"] = source
+    return out[TASK_STAT_COLUMNS]

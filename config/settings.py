@@ -196,3 +196,11 @@ PERIODIC_JOBS_EMBEDDED = not REDIS_URL
 # Staff e-mailed about every new task flag (comma-separated), through Django's mail settings (MAILERS).
 FLAG_NOTIFY_EMAILS = [e for e in os.environ.get("FLAG_NOTIFY_EMAILS", "").split(",") if e]
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "baselines@localhost")
+
+# Statistics and exports (docs/exports.md)
+# Which time becomes a task's human_minutes: the first source in this order that the task has.
+HUMAN_SOURCE_ORDER = tuple(
+    s.strip() for s in os.environ.get("HUMAN_SOURCE_ORDER", "baseline,qa,estimate").split(",") if s.strip()
+)
+EXPORT_TASK_SOURCE = os.environ.get("EXPORT_TASK_SOURCE", "platform")  # the `task_source` of metr rows
+HUMAN_HOURLY_RATE = float(os.environ.get("HUMAN_HOURLY_RATE", "143.61"))  # for metr rows' human_cost (USD)

@@ -29,12 +29,13 @@ def test_censored_fit_matches_a_direct_grid_maximisation() -> None:
     fit = censored_lognormal(observed, censored)
     assert fit is not None and fit.converged
     lo, lc = np.log(observed), np.log(censored)
-    best, best_ll = (0.0, 0.0), -np.inf
-    for mu in np.linspace(1.5, 4.5, 601):
-        for sigma in np.linspace(0.05, 2.0, 391):
-            ll = stats.norm.logpdf(lo, mu, sigma).sum() + stats.norm.logsf(lc, mu, sigma).sum()
-            if ll > best_ll:
-                best, best_ll = (mu, sigma), ll
+    mus, sigmas = np.meshgrid(np.linspace(1.5, 4.5, 601), np.linspace(0.05, 2.0, 391), indexing="ij")
+    grid = (
+        stats.norm.logpdf(lo[:, None, None], mus, sigmas).sum(axis=0)
+        + stats.norm.logsf(lc[:, None, None], mus, sigmas).sum(axis=0)
+    )
+    i, j = np.unravel_index(np.argmax(grid), grid.shape)
+    best = (mus[i, j], sigmas[i, j])
     assert math.log(fit.median) == pytest.approx(best[0], abs=0.01)
     assert fit.sigma == pytest.approx(best[1], abs=0.01)
     # without censored times the fit is the geometric mean of the observed ones
@@ -67,3 +68,46 @@ def test_simulation_recovers_the_true_median_and_shows_the_success_only_bias() -
     )
     assert covered >= 0.9 * len(bias), f"covered {covered} of {len(bias)}"
     assert np.mean(bias) < -0.1  # the success-only geometric mean is biased low on hard tasks
+
+
+def test_many_tasks_at_once_agree_with_one_at_a_time() -> None:
+    """The batched Newton fit over a suite equals the fit of each task alone (and scipy's optimiser)."""
+    from scipy import optimize
+
+    from baselining.statistics import censored_lognormal_many
+
+    rng = np.random.default_rng(7)
+    groups, times, cens = [], [], []
+    for g in range(40):
+        n = int(rng.integers(2, 9))
+        t = rng.lognormal(rng.uniform(1, 5), rng.uniform(0.2, 1.5), size=n)
+        c = rng.random(n) < 0.35
+        c[0] = False  # at least two observed times
+        c[1] = False
+        groups += [g] * n
+        times += list(t)
+        cens += list(c)
+    g_arr, t_arr, c_arr = np.array(groups), np.log(times), np.array(cens)
+    many = censored_lognormal_many(g_arr, t_arr, c_arr, 40)
+    assert many["ok"].all()
+    for g in range(40):
+        obs, cen = t_arr[(g_arr == g) & ~c_arr], t_arr[(g_arr == g) & c_arr]
+
+        def nll(p: np.ndarray, obs: np.ndarray = obs, cen: np.ndarray = cen) -> float:
+            return -float(stats.norm.logpdf(obs, p[0], p[1]).sum() + stats.norm.logsf(cen, p[0], p[1]).sum())
+
+        ref = optimize.minimize(nll, [obs.mean(), 1.0], method="Nelder-Mead",
+                                options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000})  # fmt: skip
+        assert many["mu"][g] == pytest.approx(ref.x[0], abs=1e-4)
+        assert many["sigma"][g] == pytest.approx(ref.x[1], abs=1e-4)
+        one = censored_lognormal(list(np.exp(obs)), list(np.exp(cen)))
+        assert one is not None and math.log(one.median) == pytest.approx(many["mu"][g], abs=1e-9)
+
+
+def test_no_maximum_is_reported_not_invented() -> None:
+    # one observed time and nothing censored above it: the likelihood grows without bound as sigma shrinks
+    assert censored_lognormal([10.0], []) is None
+    assert censored_lognormal([10.0], [5.0]) is None
+    # a censored time above it bounds sigma: a maximum exists
+    fit = censored_lognormal([10.0], [30.0, 40.0])
+    assert fit is not None and fit.median > 10.0

@@ -1,0 +1,219 @@
+"""Exports: tasks.csv, baselines.csv and METR-format JSON Lines, streamed row by row (docs/exports.md).
+
+Each export is a generator of rows from one or two queries; the statistics behind tasks.csv and the `metr`
+rows' human_minutes come from `suite_statistics`, which reads plain rows and computes with pandas.
+Columns and their dtypes are declared once here; the docs, the tests and the readers use these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db.models import Count
+from django.urls import reverse
+
+from baselining.selectors import ExportFilters, attempt_rows, task_rows
+from baselining.statistics import TASK_STAT_COLUMNS, task_statistics
+from config.streaming import csv_lines, jsonl_lines
+
+# name -> pandas dtype, in column order. Datetimes are ISO 8601 in UTC (parse with parse_dates).
+TASKS_COLUMNS: dict[str, str] = {
+    "task_id": "string", "task_family": "string", "task_name": "string", "status": "string",
+    "task_version": "Int64", "target_baselines": "Int64",
+    "attempts": "Int64", "successes": "Int64", "success_rate": "float64", "invalid_excluded": "Int64",
+    "pending_review": "Int64", "gmean_minutes": "float64", "gsd": "float64", "ci_low": "float64",
+    "ci_high": "float64", "fastest_minutes": "float64", "slowest_minutes": "float64", "spread": "float64",
+    "qa_runs": "Int64", "qa_successes": "Int64", "qa_gmean_minutes": "float64",
+    "censored_n": "Int64", "censored_median_minutes": "float64", "censored_sigma": "float64",
+    "censored_ci_low": "float64", "censored_ci_high": "float64",
+    "estimate_minutes": "float64", "human_minutes": "float64", "human_source": "string",
+}  # fmt: skip
+BASELINES_COLUMNS: dict[str, str] = {
+    "run_id": "Int64", "task_id": "string", "task_family": "string", "task_name": "string",
+    "task_version": "Int64", "contractor": "string", "kind": "string",
+    "started_at": "datetime", "ended_at": "datetime",
+    "working_seconds": "float64", "paused_seconds": "float64", "wall_seconds": "float64",
+    "score": "float64", "success": "boolean", "outcome": "string", "give_up_reason": "string",
+    "review_status": "string", "review_reason": "string", "recording_url": "string",
+}  # fmt: skip
+METR_COLUMNS: list[str] = [
+    "task_id", "task_family", "task_version", "task_source", "run_id", "alias", "model", "score_cont",
+    "score_binarized", "fatal_error_from", "human_minutes", "human_score", "human_source", "human_cost",
+    "started_at", "completed_at", "time_limit", "generation_cost", "tokens_count", "cloned", "scaffold",
+    "equal_task_weight", "invsqrt_task_weight",
+]  # fmt: skip
+CHUNK = 2000
+
+
+def read_csv_kwargs(columns: dict[str, str]) -> dict[str, Any]:
+    """The arguments that make pandas.read_csv give each column its documented dtype."""
+    dates = [c for c, t in columns.items() if t == "datetime"]
+    dtypes = {c: t for c, t in columns.items() if t != "datetime"}
+    return {"dtype": dtypes, "parse_dates": dates, "keep_default_na": False, "na_values": [""]}
+
+
+TASK_ROW_FIELDS = [
+    "id", "name", "status", "target_baselines", "family_name", "task_version", "estimate_minutes", "threshold",
+]  # fmt: skip
+
+
+ATTEMPT_FIELDS = [
+    "id",
+    "task",
+    "kind",
+    "outcome",
+    "working_seconds",
+    "review_status",
+    "contractor_user",
+    "contractor",
+]
+
+
+def load_frames(filters: ExportFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tasks the filters select (indexed by pk) and all their finished attempts, invalid ones included."""
+    tasks = pd.DataFrame.from_records(list(task_rows(filters)), columns=TASK_ROW_FIELDS).set_index("id")
+    tasks = tasks.rename(columns={"family_name": "family"})
+    tasks["task_version"] = tasks["task_version"].astype("Int64")
+    tasks["estimate_minutes"] = tasks["estimate_minutes"].astype("float64")
+    values = attempt_rows(filters, with_invalid=True).values_list(*ATTEMPT_FIELDS)
+    attempts = pd.DataFrame.from_records(list(values), columns=ATTEMPT_FIELDS)
+    attempts["working_seconds"] = attempts["working_seconds"].astype("float64")
+    return tasks, attempts
+
+
+def suite_statistics(
+    filters: ExportFilters, frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """Per-task statistics for the tasks the filters select (invalid attempts excluded and counted)."""
+    tasks, attempts = frames if frames is not None else load_frames(filters)
+    stats = task_statistics(tasks, attempts, source_order=settings.HUMAN_SOURCE_ORDER)
+    return tasks.join(stats.drop(columns=["estimate_minutes"]))
+
+
+def _cell(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(float(value))  # the shortest exact representation
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def tasks_table(filters: ExportFilters) -> Iterator[list[Any]]:
+    stats = suite_statistics(filters)
+    yield list(TASKS_COLUMNS)
+    for row in stats.itertuples():
+        r = row._asdict()
+        yield [
+            _cell(v)
+            for v in (
+                f"{r['family']}/{r['name']}", r["family"], r["name"], r["status"], r["task_version"],
+                r["target_baselines"], *(r[c] for c in TASK_STAT_COLUMNS),
+            )
+        ]  # fmt: skip
+
+
+def _seconds(a: datetime | None, b: datetime | None) -> float | None:
+    return None if a is None or b is None else (b - a).total_seconds()
+
+
+def baselines_table(filters: ExportFilters, base_url: str = "") -> Iterator[list[Any]]:
+    yield list(BASELINES_COLUMNS)
+    for r in attempt_rows(filters).iterator(chunk_size=CHUNK):
+        wall = _seconds(r["started_at"], r["ended_at"])
+        working = r["working_seconds"]
+        paused = None if wall is None or working is None else max(0.0, wall - working)
+        recording = ""
+        if r["terminal_id"]:
+            recording = base_url + reverse("terminal:recording", args=[r["terminal_id"]])
+        yield [
+            _cell(v)
+            for v in (
+                r["id"], f"{r['family']}/{r['task_name']}", r["family"], r["task_name"], r["task_version"],
+                r["contractor"] or f"u_{r['contractor_user']}", r["kind"], r["started_at"], r["ended_at"],
+                working, paused, wall, r["score"], r["outcome"] == "success", r["outcome"],
+                r["give_up_reason"], r["review_status"], r["review_reason"], recording,
+            )
+        ]  # fmt: skip
+
+
+def metr_rows(filters: ExportFilters) -> Iterator[dict[str, Any]]:
+    """Human baselines as rows of METR's run files (metr-formats.md), one dict per attempt."""
+    stats = suite_statistics(filters)
+    runs = attempt_rows(filters, kinds=("baseline",))
+    per_task = dict(runs.order_by().values_list("task").annotate(n=Count("id")).values_list("task", "n"))
+    per_family = stats.loc[stats.index.isin(list(per_task))].groupby("family").size().to_dict()
+    equal_total = len(per_task)
+    invsqrt = {t: 1 / math.sqrt(per_family[stats.at[t, "family"]]) for t in per_task}
+    invsqrt_total = sum(invsqrt.values())
+    limit = round(settings.TIME_LIMIT_HOURS * 3600)
+    for r in runs.iterator(chunk_size=CHUNK):
+        task = r["task"]
+        human_minutes = stats.at[task, "human_minutes"]
+        source = stats.at[task, "human_source"]
+        has_time = not pd.isna(human_minutes)
+        working_ms = None if r["working_seconds"] is None else round(r["working_seconds"] * 1000)
+        fatal = None
+        if r["outcome"] == "gave_up":
+            fatal = "gave_up" + (f": {r['give_up_reason']}" if r["give_up_reason"] else "")
+        elif r["outcome"] == "time_limit":
+            fatal = "time_limit"
+        yield {
+            "task_id": f"{r['family']}/{r['task_name']}",
+            "task_family": r["family"],
+            "task_version": r["task_version"],
+            "task_source": settings.EXPORT_TASK_SOURCE,
+            "run_id": r["id"],
+            "alias": "human",
+            "model": "human",
+            "score_cont": r["score"] if r["score"] is not None else 0.0,
+            "score_binarized": int(r["outcome"] == "success"),
+            "fatal_error_from": fatal,
+            "human_minutes": float(human_minutes) if has_time else None,
+            "human_score": r["threshold"],
+            "human_source": str(source) if has_time else None,
+            "human_cost": float(human_minutes) / 60 * settings.HUMAN_HOURLY_RATE if has_time else None,
+            "started_at": 0,
+            "completed_at": working_ms,
+            "time_limit": limit,
+            "generation_cost": None,
+            "tokens_count": None,
+            "cloned": None,
+            "scaffold": None,
+            "equal_task_weight": 1 / equal_total / per_task[task],
+            "invsqrt_task_weight": invsqrt[task] / invsqrt_total / per_task[task],
+        }
+
+
+EXPORTS = {
+    "tasks.csv": "tasks",
+    "baselines.csv": "baselines",
+    "flags.csv": "flags",
+    "runs.jsonl": "metr",
+}
+
+
+def export_lines(name: str, filters: ExportFilters, base_url: str = "") -> Iterator[str]:
+    """The text of one export, line by line: tasks.csv, baselines.csv, flags.csv or runs.jsonl."""
+    from tasks.exports import flags_table
+
+    if name == "tasks.csv":
+        return csv_lines(tasks_table(filters))
+    if name == "baselines.csv":
+        return csv_lines(baselines_table(filters, base_url))
+    if name == "flags.csv":
+        return csv_lines(flags_table(filters, base_url))
+    if name == "runs.jsonl":
+        return jsonl_lines(metr_rows(filters))
+    raise KeyError(name)
