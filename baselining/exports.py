@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Count
 from django.urls import reverse
 
 from baselining.selectors import ExportFilters, attempt_rows, task_rows
@@ -59,7 +58,8 @@ def read_csv_kwargs(columns: dict[str, str]) -> dict[str, Any]:
 
 
 TASK_ROW_FIELDS = [
-    "id", "name", "status", "target_baselines", "family_name", "task_version", "estimate_minutes", "threshold",
+    "id", "name", "status", "target_baselines", "family_name", "task_version", "estimate_minutes",
+    "threshold",
 ]  # fmt: skip
 
 
@@ -150,9 +150,14 @@ def baselines_table(filters: ExportFilters, base_url: str = "") -> Iterator[list
 
 def metr_rows(filters: ExportFilters) -> Iterator[dict[str, Any]]:
     """Human baselines as rows of METR's run files (metr-formats.md), one dict per attempt."""
-    stats = suite_statistics(filters)
+    frames = load_frames(filters)
+    stats = suite_statistics(filters, frames)
+    attempts = frames[1]
+    exported = attempts["kind"] == "baseline"
+    if not filters.include_invalid:
+        exported &= attempts["review_status"] != "invalid"
+    per_task = attempts.loc[exported].groupby("task").size().to_dict()
     runs = attempt_rows(filters, kinds=("baseline",))
-    per_task = dict(runs.order_by().values_list("task").annotate(n=Count("id")).values_list("task", "n"))
     per_family = stats.loc[stats.index.isin(list(per_task))].groupby("family").size().to_dict()
     equal_total = len(per_task)
     invsqrt = {t: 1 / math.sqrt(per_family[stats.at[t, "family"]]) for t in per_task}

@@ -105,10 +105,10 @@ def date_window(filters: ExportFilters, field: str) -> Q:
 
 def attempt_rows(
     filters: ExportFilters, *, kinds: tuple[str, ...] = ("baseline", "qa"), with_invalid: bool | None = None
-) -> QuerySet[BaselineSession, dict[str, Any]]:
+) -> QuerySet[Any, Any]:
     """Finished, scored attempts as dicts (one query; iterate with .iterator() for flat memory)."""
-    started = ClockEvent.objects.filter(session=OuterRef("pk"), kind="started").order_by("seq")
-    started = started.values("at")[:1]
+    first_start = ClockEvent.objects.filter(session=OuterRef("pk"), kind="started").order_by("seq")
+    started = first_start.values("at")[:1]
     qs = BaselineSession.objects.filter(
         state=SessionState.ENDED, outcome__in=ATTEMPT_OUTCOMES, assignment__kind__in=kinds
     )
@@ -145,7 +145,7 @@ def attempt_rows(
     )
 
 
-def task_rows(filters: ExportFilters) -> QuerySet[Task, dict[str, Any]]:
+def task_rows(filters: ExportFilters) -> QuerySet[Any, Any]:
     qs = Task.objects.all()
     if filters.family:
         qs = qs.filter(family__name=filters.family)

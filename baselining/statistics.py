@@ -282,3 +282,41 @@ def task_statistics(
         out.loc[has, "human_minutes"] = value[has]
         out.loc[has, "human_source"] = source
     return out[TASK_STAT_COLUMNS]
+
+
+def family_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """Per family: tasks, how many have a baseline time, attempts, success rate, total human hours."""
+    g = stats.groupby("family", sort=True)
+    out = pd.DataFrame(
+        {
+            "tasks": g.size(),
+            "baselined": g["human_source"].apply(lambda s: int((s == "baseline").sum())),
+            "attempts": g["attempts"].sum(),
+            "successes": g["successes"].sum(),
+            "median_minutes": g["human_minutes"].median(),
+            "total_hours": g["human_minutes"].sum(min_count=1) / 60,
+        }
+    )
+    out["success_rate"] = (out["successes"] / out["attempts"]).where(out["attempts"] > 0)
+    return out.reset_index()
+
+
+def contractor_table(stats: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFrame:
+    """Per contractor (pseudonym): valid baseline attempts, success rate, and median speed relative to the
+    task's geometric mean (working time / task gmean over their successes: below 1 is faster)."""
+    a = attempts.loc[(attempts["kind"] == "baseline") & (attempts["review_status"] != "invalid")]
+    a = a.assign(
+        success=a["outcome"] == "success",
+        ratio=a["working_seconds"] / 60 / a["task"].map(stats["gmean_minutes"]),
+        who=a["contractor"].fillna("u_" + a["contractor_user"].astype(str)),
+    )
+    g = a.groupby("who", sort=True)
+    out = pd.DataFrame(
+        {
+            "attempts": g.size(),
+            "successes": g["success"].sum(),
+            "relative_speed": a.loc[a["success"]].groupby("who")["ratio"].median(),
+        }
+    )
+    out["success_rate"] = out["successes"] / out["attempts"]
+    return out.reset_index().rename(columns={"who": "contractor"})

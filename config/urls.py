@@ -13,5 +13,7 @@ urlpatterns = [
     path("tasks/", include("tasks.urls")),
     path("terminal/", include("terminal.urls")),
     path("work/", include("baselining.urls")),
+    path("stats/", include("baselining.urls_stats")),
+    path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

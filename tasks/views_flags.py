@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterator, Sequence
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -101,37 +100,11 @@ def flag_page(request: HttpRequest, flag_id: int) -> HttpResponse:
     )
 
 
-COLUMNS = [
-    "flag_id", "task_id", "family", "task", "task_version", "category", "severity", "status", "source",
-    "raised_by", "created_at", "updated_at", "terminal_session_id", "recording_offset_s", "duplicate_of",
-    "fixed_in_version", "description", "resolution_note",
-]  # fmt: skip
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _rows() -> Iterator[Sequence[object]]:
-    yield COLUMNS
-    qs = Flag.objects.select_related("task__family", "task_version", "raised_by", "fixed_in").order_by("pk")
-    for f in qs.iterator(chunk_size=1000):
-        yield [
-            f.pk, f.task.task_id, f.task.family.name, f.task.name, f.task_version.version, f.category,
-            f.severity, f.status, f.source, f.raised_by.get_username(), f.created_at.isoformat(),
-            f.updated_at.isoformat(), f.terminal_session_id or "", "" if f.recording_offset is None else
-            f"{f.recording_offset:.3f}", f.duplicate_of_id or "", f.fixed_in.version if f.fixed_in else "",
-            f.description, f.resolution_note,
-        ]  # fmt: skip
-
-
 @staff_required
-def flags_csv(request: HttpRequest) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(r) for r in _rows()), content_type="text/csv")
-    response["Content-Disposition"] = 'attachment; filename="flags.csv"'
-    return response
+def flags_csv(request: HttpRequest) -> HttpResponseBase:
+    from baselining.views_stats import export_download
+
+    return export_download(request, "flags.csv")
 
 
 @login_required

@@ -88,7 +88,9 @@ def test_every_csv_loads_with_the_documented_dtypes(suite, django_user_model) ->
 
     someone = django_user_model.objects.create_user("flagger")
     for tv in TaskVersion.objects.all()[:3]:
-        flag_raise(task_version=tv, by=someone, category="unclear", severity="minor", description='a "quoted",\nline')
+        flag_raise(
+            task_version=tv, by=someone, category="unclear", severity="minor", description='a "quoted",\nline'
+        )
     for name, columns in (("tasks.csv", TASKS_COLUMNS), ("baselines.csv", BASELINES_COLUMNS),
                           ("flags.csv", FLAGS_COLUMNS)):  # fmt: skip
         df = pd.read_csv(io.StringIO(_read(name)), **read_csv_kwargs(columns))
@@ -113,13 +115,16 @@ def test_tasks_csv_round_trips_the_statistics(suite) -> None:
 
 def test_baselines_csv_rows_and_filters(suite) -> None:
     everything = pd.read_csv(
-        io.StringIO(_read("baselines.csv", ExportFilters(include_invalid=True))), **read_csv_kwargs(BASELINES_COLUMNS)
+        io.StringIO(_read("baselines.csv", ExportFilters(include_invalid=True))),
+        **read_csv_kwargs(BASELINES_COLUMNS),
     )
     assert len(everything) == suite.n_attempts
     valid = pd.read_csv(io.StringIO(_read("baselines.csv")), **read_csv_kwargs(BASELINES_COLUMNS))
     assert len(valid) == (everything["review_status"] != "invalid").sum()
     assert (everything["wall_seconds"] >= everything["working_seconds"]).all()
-    assert np.allclose(everything["paused_seconds"], everything["wall_seconds"] - everything["working_seconds"])
+    assert np.allclose(
+        everything["paused_seconds"], everything["wall_seconds"] - everything["working_seconds"]
+    )
     assert everything["contractor"].str.startswith("c_").all()  # pseudonyms, not usernames
     assert not everything["contractor"].str.contains("gen-").any()
     family = everything["task_family"].iloc[0]
@@ -127,7 +132,8 @@ def test_baselines_csv_rows_and_filters(suite) -> None:
     assert len(one) == (everything["task_family"] == family).sum() > 0
     day = everything["ended_at"].sort_values().iloc[len(everything) // 2].date()
     early = pd.read_csv(
-        io.StringIO(_read("baselines.csv", ExportFilters(until=day, include_invalid=True))), parse_dates=["ended_at"]
+        io.StringIO(_read("baselines.csv", ExportFilters(until=day, include_invalid=True))),
+        parse_dates=["ended_at"],
     )
     assert len(early) == (everything["ended_at"].dt.date <= day).sum()
     assert (early["ended_at"].dt.date <= day).all()

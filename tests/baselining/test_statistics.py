@@ -30,10 +30,9 @@ def test_censored_fit_matches_a_direct_grid_maximisation() -> None:
     assert fit is not None and fit.converged
     lo, lc = np.log(observed), np.log(censored)
     mus, sigmas = np.meshgrid(np.linspace(1.5, 4.5, 601), np.linspace(0.05, 2.0, 391), indexing="ij")
-    grid = (
-        stats.norm.logpdf(lo[:, None, None], mus, sigmas).sum(axis=0)
-        + stats.norm.logsf(lc[:, None, None], mus, sigmas).sum(axis=0)
-    )
+    grid = stats.norm.logpdf(lo[:, None, None], mus, sigmas).sum(axis=0) + stats.norm.logsf(
+        lc[:, None, None], mus, sigmas
+    ).sum(axis=0)
     i, j = np.unravel_index(np.argmax(grid), grid.shape)
     best = (mus[i, j], sigmas[i, j])
     assert math.log(fit.median) == pytest.approx(best[0], abs=0.01)

@@ -1,0 +1,63 @@
+"""Staff pages for human-time statistics: the suite dashboard and the exports."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.urls import reverse
+
+from baselining.exports import EXPORTS, export_lines, load_frames, suite_statistics
+from baselining.forms import ExportFilterForm
+from baselining.plots import dashboard_plots
+from baselining.selectors import ExportFilters
+from baselining.statistics import contractor_table, family_table
+from config.permissions import staff_required
+from config.streaming import download
+
+
+def _errors(form: ExportFilterForm) -> str:
+    return "; ".join(f"{field}: {' '.join(str(m) for m in msgs)}" for field, msgs in form.errors.items())
+
+
+@staff_required
+def export_download(request: HttpRequest, name: str) -> HttpResponseBase:
+    if name not in EXPORTS:
+        return HttpResponseBadRequest(f"unknown export {name!r}: one of {', '.join(EXPORTS)}")
+    form = ExportFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"bad filter: {_errors(form)}")
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    return download(export_lines(name, form.filters(), base_url), name)
+
+
+@staff_required
+def exports(request: HttpRequest) -> HttpResponse:
+    form = ExportFilterForm(request.GET or None)
+    query = request.GET.urlencode() if form.is_bound and form.is_valid() else ""
+    links = [
+        (name, reverse("stats:export", args=[name]) + (f"?{query}" if query else "")) for name in EXPORTS
+    ]
+    return render(request, "baselining/exports.html", {"form": form, "links": links})
+
+
+@staff_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    form = ExportFilterForm(request.GET or None)
+    filters = form.filters() if form.is_bound and form.is_valid() else ExportFilters()
+    tasks, attempts = load_frames(filters)
+    stats = suite_statistics(filters, (tasks, attempts))
+    coverage = stats["human_source"].fillna("none").value_counts()
+    context = {
+        "form": form,
+        "n_tasks": len(stats),
+        "n_attempts": int(stats["attempts"].sum()),
+        "n_invalid": int(stats["invalid_excluded"].sum()),
+        "coverage": [(s, int(coverage.get(s, 0))) for s in ("baseline", "qa", "estimate", "none")],
+        "plots": dashboard_plots(stats, attempts),
+        "families": family_table(stats).to_dict("records"),
+        "contractors": contractor_table(stats, attempts).to_dict("records"),
+        "tasks": stats.sort_values("human_minutes", na_position="last").head(200).to_dict("records"),
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "baselining/stats.html", context)

@@ -1,0 +1,61 @@
+"""The staff statistics dashboard and export downloads: who may see them, what they show, their cost."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from django.contrib.auth import get_user_model
+
+from baselining.exports import BASELINES_COLUMNS, read_csv_kwargs
+from baselining.synthetic import generate_suite
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):  # type: ignore[no-untyped-def]
+    client.force_login(get_user_model().objects.create_user("boss", password="x-pass-123", is_staff=True))
+    return client
+
+
+def test_dashboard_shows_the_suite_in_plots_and_tables(staff_client, django_assert_max_num_queries) -> None:
+    generate_suite(n_tasks=50, attempts_per_task=6, seed=5, tasks_per_family=10)
+    with django_assert_max_num_queries(8):  # session, user, flag count, tasks, attempts: not per task
+        resp = staff_client.get("/stats/")
+    html = resp.content.decode()
+    assert resp.status_code == 200
+    assert html.count("<svg") == 3  # coverage, lengths, every baseline per task
+    assert "50 tasks" in html and "gen_f00004" in html
+    assert html.count('class="badge src-') >= 4
+    one = staff_client.get("/stats/?family=gen_f00001").content.decode()
+    assert "10 tasks" in one and "gen_f00002/" not in one
+    bad = staff_client.get("/stats/?since=2026-13-45").content.decode()
+    assert "Enter a valid date" in bad
+
+
+def test_dashboard_with_nothing_yet(staff_client) -> None:
+    html = staff_client.get("/stats/").content.decode()
+    assert "0 tasks" in html and "No finished baselines yet." in html
+
+
+def test_only_staff_see_statistics_and_exports(client, django_user_model) -> None:
+    generate_suite(n_tasks=3, attempts_per_task=2, seed=1)
+    client.force_login(django_user_model.objects.create_user("carol", password="x-pass-123"))
+    for url in ("/stats/", "/stats/exports/", "/stats/exports/baselines.csv", "/tasks/flags.csv"):
+        assert client.get(url).status_code in (302, 403), url
+
+
+def test_export_downloads_stream_and_refuse_bad_filters(staff_client) -> None:
+    generate_suite(n_tasks=10, attempts_per_task=4, seed=2)
+    resp = staff_client.get("/stats/exports/baselines.csv?include_invalid=on")
+    assert resp.streaming and resp["Content-Disposition"] == 'attachment; filename="baselines.csv"'
+    df = pd.read_csv(io.StringIO(b"".join(resp.streaming_content).decode()), **read_csv_kwargs(BASELINES_COLUMNS))
+    assert len(df) == 40
+    assert df["recording_url"].isna().all()  # generated attempts have no terminal session
+    resp = staff_client.get("/stats/exports/baselines.csv?since=2026-05-01&until=2026-04-01")
+    assert resp.status_code == 400 and b"the date range ends before it starts" in resp.content
+    assert staff_client.get("/stats/exports/secrets.csv").status_code == 400
+    page = staff_client.get("/stats/exports/?family=gen_f00000").content.decode()
+    assert "/stats/exports/runs.jsonl?family=gen_f00000" in page

@@ -1,0 +1,43 @@
+"""Staff look at the statistics dashboard in a real browser: the plots render and are readable."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from baselining.synthetic import generate_suite
+from tests.conftest import ARTIFACTS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_staff_read_the_dashboard(page, live_server) -> None:
+    generate_suite(n_tasks=80, attempts_per_task=6, seed=11, tasks_per_family=8)
+    get_user_model().objects.create_user("staff", password="staff-pass-1", is_staff=True)
+    page.goto(f"{live_server.url}/login/?next=/stats/")
+    page.fill("input[name=username]", "staff")
+    page.fill("input[name=password]", "staff-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/stats/")
+    figures = page.locator("figure.plot svg")
+    assert figures.count() == 3
+    for i in range(3):
+        box = figures.nth(i).bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 60  # drawn, not collapsed
+    # 40 tasks in the strip plot, their labels readable (not overlapping: distinct vertical positions)
+    labels = [el for el in page.locator("#points svg text").all() if (el.text_content() or "").startswith("gen_f")]
+    assert len(labels) == 40
+    boxes = sorted((b["y"], b["height"]) for b in (el.bounding_box() for el in labels) if b)
+    assert all(y2 >= y1 + h1 * 0.9 for (y1, h1), (y2, _) in zip(boxes, boxes[1:], strict=False))
+    page.screenshot(path=str(ARTIFACTS / "stats-dashboard.png"), full_page=True)
+    page.fill("input[name=family]", "gen_f00003")
+    page.click("text=Filter")
+    page.wait_for_url("**family=gen_f00003**")
+    assert "8 tasks" in page.locator("hgroup p").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "stats-dashboard-family.png"), full_page=True)
+    page.click("text=Exports")
+    page.wait_for_url("**/stats/exports/**")
+    with page.expect_download() as info:
+        page.click("text=tasks.csv")
+    path = info.value.path()
+    assert path is not None and open(path).read().startswith("task_id,task_family")
