@@ -180,3 +180,18 @@ def test_exports_query_counts_do_not_grow_with_rows(suite, django_assert_max_num
     for name in ("tasks.csv", "baselines.csv", "flags.csv", "runs.jsonl"):
         with django_assert_max_num_queries(4):
             _read(name)
+
+
+def test_docs_list_every_column_with_its_dtype() -> None:
+    """docs/exports.md is the schema analysts read: it must say what the code writes."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    doc = (Path(settings.BASE_DIR) / "docs" / "exports.md").read_text()
+    for columns in (TASKS_COLUMNS, BASELINES_COLUMNS, FLAGS_COLUMNS):
+        for column, dtype in columns.items():
+            assert re.search(rf"^\| {column} \| {dtype} \|", doc, re.M), (column, dtype)
+    for column in METR_COLUMNS:
+        assert f"`{column}`" in doc, column
