@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Case, Value, When
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -236,14 +238,19 @@ def flag_form(request: HttpRequest, session_id: int) -> HttpResponse:
     )
 
 
+REVIEW_PAGE_SIZE = 100  # pending first, newest first
+
+
 @staff_required
 def review_queue(request: HttpRequest) -> HttpResponse:
     sessions = (
         BaselineSession.objects.filter(state__in=["ended", "manual_scoring"])
         .select_related("assignment__task__family", "assignment__contractor", "terminal")
-        .order_by("review_status", "-ended_at")
+        .annotate(reviewed=Case(When(review_status="pending", then=Value(0)), default=Value(1)))
+        .order_by("reviewed", "-ended_at", "-pk")
     )
-    return render(request, "baselining/review_queue.html", {"sessions": sessions})
+    page = Paginator(sessions, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "baselining/review_queue.html", {"sessions": page, "page": page})
 
 
 @staff_required
