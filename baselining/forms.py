@@ -15,6 +15,15 @@ class ExportFilterForm(forms.Form):
     until = forms.DateField(required=False, help_text="... and on or before")
     include_invalid = forms.BooleanField(required=False)
 
+    def clean_include_invalid(self) -> bool:
+        # a checkbox sends "on"; the API and the command line say true/false, 1/0, yes/no
+        raw = str(self.data.get("include_invalid", "")).strip().lower()
+        if raw in ("", "0", "false", "no", "off"):
+            return False
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        raise forms.ValidationError("say true or false")
+
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
         since, until = data.get("since"), data.get("until")

@@ -139,7 +139,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 TASK_UPLOAD_MAX_BYTES = int(os.environ.get("TASK_UPLOAD_MAX_BYTES", str(200 * 1024 * 1024)))
 
 # --- Sandboxes -------------------------------------------------------------------------------
-SANDBOX_BACKEND = os.environ.get("SANDBOX_BACKEND", "bubblewrap")
+SANDBOX_BACKEND = os.environ.get("SANDBOX_BACKEND", "bubblewrap")  # or "docker" (docs/sandbox.md)
+# docker backend: the Task Standard images' base (scripts/docker-base-image.sh builds one locally) and the
+# network image builds use (install() may need the package registries; sandboxes never get one).
+DOCKER_BASE_IMAGE = os.environ.get("DOCKER_BASE_IMAGE", "baselines/base:bookworm")
+DOCKER_BUILD_NETWORK = os.environ.get("DOCKER_BUILD_NETWORK", "host")
 # Immutable, content-addressed snapshots of every imported family version.
 FAMILY_STORE = Path(os.environ.get("FAMILY_STORE", DATA_DIR / "families"))
 # Live sandboxes' writable state (homes, the family copy under /root).
@@ -204,3 +208,32 @@ HUMAN_SOURCE_ORDER = tuple(
 )
 EXPORT_TASK_SOURCE = os.environ.get("EXPORT_TASK_SOURCE", "platform")  # the `task_source` of metr rows
 HUMAN_HOURLY_RATE = float(os.environ.get("HUMAN_HOURLY_RATE", "143.61"))  # for metr rows' human_cost (USD)
+
+# --- REST API (api/, docs/api.md): read-only, staff only, DRF tokens; schema and docs served locally ----
+INSTALLED_APPS += [
+    "rest_framework",
+    "rest_framework.authtoken",  # `manage.py drf_create_token USERNAME` gives staff a token
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files as static files: no CDN
+]
+REST_FRAMEWORK = {
+    # Token first: a request without credentials gets 401 with `WWW-Authenticate: Token`, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # staff already logged in, in a browser
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Baselines API",
+    "DESCRIPTION": "Read-only, staff-only access to tasks, baseline sessions, flags, statistics and exports.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}

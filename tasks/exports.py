@@ -20,10 +20,18 @@ FLAGS_COLUMNS: dict[str, str] = {
 }  # fmt: skip
 
 
+def _pseudonym(user: Any) -> str:
+    """As in baselines.csv: a name here and a session id would undo that file's pseudonyms."""
+    profile = getattr(user, "contractor", None)
+    return profile.pseudonym if profile is not None else f"u_{user.pk}"
+
+
 def flags_table(filters: ExportFilters, base_url: str = "") -> Iterator[list[Any]]:
     """Filters: the task's family and status, and the day the flag was raised."""
     yield list(FLAGS_COLUMNS)
-    qs = Flag.objects.select_related("task__family", "task_version", "raised_by", "fixed_in").order_by("pk")
+    qs = Flag.objects.select_related(
+        "task__family", "task_version", "raised_by__contractor", "fixed_in"
+    ).order_by("pk")
     if filters.family:
         qs = qs.filter(task__family__name=filters.family)
     if filters.status:
@@ -37,7 +45,7 @@ def flags_table(filters: ExportFilters, base_url: str = "") -> Iterator[list[Any
                 replay += f"?t={f.recording_offset:.1f}"
         yield [
             f.pk, f.task.task_id, f.task.family.name, f.task.name, f.task_version.version, f.category,
-            f.severity, f.status, f.source, f.raised_by.get_username(), f.created_at.isoformat(),
+            f.severity, f.status, f.source, _pseudonym(f.raised_by), f.created_at.isoformat(),
             f.updated_at.isoformat(), f.terminal_session_id or "",
             "" if f.recording_offset is None else f"{f.recording_offset:.3f}", replay,
             f.duplicate_of_id or "", f.fixed_in.version if f.fixed_in else "", f.description,

@@ -20,6 +20,8 @@ from tests.factories import make_ready
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 ROLES = ("anonymous", "A", "B", "staff")
 LOGIN = 302  # anonymous users are sent to the login page
+# every /api/ route; tests/test_api.py covers tokens
+API: dict[str, int | None] = {"anonymous": 401, "A": 403, "B": 403, "staff": 200}
 
 
 def _all_routes(resolver=None, prefix: str = "") -> set[str]:  # type: ignore[no-untyped-def]
@@ -187,6 +189,26 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "B": 403,
             "staff": 200,
         },
+        # statistics and exports: staff only
+        ("get", "/stats/", "stats/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
+        ("get", "/stats/exports/", "stats/exports/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
+        ("get", "/stats/exports/baselines.csv", "stats/exports/<str:name>"): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 200,
+        },
+        # the REST API (api/): staff only; no credentials is 401 (a token is asked for), not a login redirect
+        ("get", "/api/tasks/", "api/tasks/"): API,
+        ("get", f"/api/tasks/{t}/", "api/tasks/<str:family>/<str:name>/"): API,
+        ("get", "/api/sessions/", "api/sessions/"): API,
+        ("get", f"/api/sessions/{s.pk}/", "api/sessions/<int:pk>/"): API,
+        ("get", "/api/flags/", "api/flags/"): API,
+        ("get", f"/api/flags/{flag.pk}/", "api/flags/<int:pk>/"): API,
+        ("get", "/api/statistics/", "api/statistics/"): API,
+        ("get", "/api/exports/baselines.csv", "api/exports/<str:name>"): API,
+        ("get", "/api/schema/", "api/schema/"): API,
+        ("get", "/api/docs/", "api/docs/"): API,
         # ending someone else's session, and claiming, last: they change state
         ("post", f"/terminal/sessions/{s.terminal_id}/end/", "terminal/sessions/<uuid:session_id>/end/"): {
             "anonymous": LOGIN,

@@ -37,10 +37,18 @@ def _grow(n: int, seed: int) -> None:
     versions = list(TaskVersion.objects.filter(task__family__name__startswith=f"q{seed}_"))
     for tv in versions:
         terminal_session_create(user=suite_user, task_version=tv, purpose=SessionPurpose.BASELINE)
-    Flag.objects.bulk_create(
-        [Flag(task=tv.task, task_version=tv, raised_by=suite_user, category="other", severity="minor",
-              description="x") for tv in versions]  # fmt: skip
-    )
+    flags = [
+        Flag(
+            task=tv.task,
+            task_version=tv,
+            raised_by=suite_user,
+            category="other",
+            severity="minor",
+            description="x",
+        )
+        for tv in versions
+    ]
+    Flag.objects.bulk_create(flags)
 
 
 def _count(client, url: str) -> int:  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -25,10 +27,12 @@ def test_staff_read_the_dashboard(page, live_server) -> None:
         box = figures.nth(i).bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 60  # drawn, not collapsed
     # 40 tasks in the strip plot, their labels readable (not overlapping: distinct vertical positions)
-    labels = [el for el in page.locator("#points svg text").all() if (el.text_content() or "").startswith("gen_f")]
+    labels = [
+        el for el in page.locator("#points svg text").all() if (el.text_content() or "").startswith("gen_f")
+    ]
     assert len(labels) == 40
     boxes = sorted((b["y"], b["height"]) for b in (el.bounding_box() for el in labels) if b)
-    assert all(y2 >= y1 + h1 * 0.9 for (y1, h1), (y2, _) in zip(boxes, boxes[1:], strict=False))
+    assert all(y2 >= y1 + h1 * 0.9 for (y1, h1), (y2, _) in itertools.pairwise(boxes))
     page.screenshot(path=str(ARTIFACTS / "stats-dashboard.png"), full_page=True)
     page.fill("input[name=family]", "gen_f00003")
     page.click("text=Filter")
@@ -40,4 +44,4 @@ def test_staff_read_the_dashboard(page, live_server) -> None:
     with page.expect_download() as info:
         page.click("text=tasks.csv")
     path = info.value.path()
-    assert path is not None and open(path).read().startswith("task_id,task_family")
+    assert path is not None and path.read_text().startswith("task_id,task_family")
