@@ -32,6 +32,7 @@ system-deps:
 
 system-deps-test:
 	@scripts/system-deps.sh test
+	@scripts/docker-engine.sh
 
 setup: system-deps $(BIN)/.installed frontend
 	$(BIN)/python manage.py migrate --noinput -v0

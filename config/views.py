@@ -1,6 +1,7 @@
-"""The landing page: staff go to the task catalogue, contractors to their own work."""
+"""The landing page (staff go to the task catalogue, contractors to their own work) and the health check."""
 
 from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
@@ -10,3 +11,13 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_staff:
         return redirect("tasks:catalogue")
     return redirect("baselining:work")
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """For load balancers and docker-compose health checks: 200 when the database answers, else 503."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        return HttpResponse("database unreachable\n", status=503, content_type="text/plain")
+    return HttpResponse("ok\n", content_type="text/plain")

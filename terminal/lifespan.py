@@ -21,6 +21,8 @@ async def lifespan(
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if not settings.SESSION_HOST_SOCKET:
+                await reap_orphans()
             if settings.PERIODIC_JOBS_EMBEDDED:
                 timers.append(asyncio.ensure_future(_periodic_jobs()))
             await send({"type": "lifespan.startup.complete"})
@@ -36,6 +38,21 @@ async def lifespan(
                     log.exception("ending sessions at shutdown failed")
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def reap_orphans() -> None:
+    """Sandboxes an earlier run of this (embedded) session host left behind when it was killed."""
+    from asgiref.sync import sync_to_async
+
+    from terminal.sandbox import SandboxError, get_backend
+
+    try:
+        removed = await sync_to_async(lambda: get_backend().reap_orphans(), thread_sensitive=False)()
+    except SandboxError as exc:
+        log.warning("could not look for orphaned sandboxes: %s", exc)
+        return
+    if removed:
+        log.warning("removed %d orphaned sandboxes: %s", len(removed), ", ".join(removed))
 
 
 async def _periodic_jobs() -> None:

@@ -6,7 +6,8 @@ so that stdout carries exactly one JSON document.
 
     python3 taskhelper.py FAMILY_DIR FAMILY_NAME OPERATION [TASK_NAME]   (stdin: JSON input, if any)
 
-Operations: describe, start, score, intermediate_score, aggregate_scores, teardown.
+Operations: install (no task name; at image build), describe, start, score, intermediate_score,
+aggregate_scores, teardown.
 """
 
 import importlib
@@ -18,7 +19,7 @@ import os
 import sys
 import traceback
 
-OPERATIONS = ("describe", "start", "score", "intermediate_score", "aggregate_scores", "teardown")
+OPERATIONS = ("install", "describe", "start", "score", "intermediate_score", "aggregate_scores", "teardown")
 OPTIONAL_METHODS = (
     "install",
     "start",
@@ -138,6 +139,10 @@ def run(family_dir, name, op, task_name, payload):
     family, file = load_family(family_dir, name)
     if op == "describe":
         return describe(family, family_dir, file)
+    if op == "install":
+        if hasattr(family, "install"):
+            _call("install()", family_dir, family.install)
+        return None
     tasks = get_tasks(family, family_dir, file)
     if task_name not in tasks:
         raise HelperError("no_task", f"get_tasks() has no task {task_name!r}", file)

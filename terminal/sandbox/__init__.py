@@ -9,9 +9,13 @@ from .base import Backend, ExecResult, Limits, Sandbox, SandboxError, SandboxSpe
 __all__ = ["Backend", "ExecResult", "Limits", "Sandbox", "SandboxError", "SandboxSpec", "get_backend"]
 
 
-@cache
 def get_backend(name: str | None = None) -> Backend:
-    name = name or settings.SANDBOX_BACKEND
+    """The backend SANDBOX_BACKEND names (or `name`), one instance per backend and process."""
+    return _backend(name or settings.SANDBOX_BACKEND)
+
+
+@cache
+def _backend(name: str) -> Backend:
     if name == "bubblewrap":
         from .bubblewrap import BubblewrapBackend
 
@@ -20,4 +24,14 @@ def get_backend(name: str | None = None) -> Backend:
             uid_base=settings.SANDBOX_UID_BASE,
             require_cgroups=settings.SANDBOX_REQUIRE_CGROUPS,
         )
-    raise SandboxError(f"unknown SANDBOX_BACKEND {name!r}; this build has: bubblewrap")
+    if name == "docker":
+        import socket
+
+        from .docker import DockerBackend
+
+        return DockerBackend(
+            base_image=settings.DOCKER_BASE_IMAGE,
+            build_network=settings.DOCKER_BUILD_NETWORK,
+            owner=f"{socket.gethostname()}:{settings.SESSION_HOST_SOCKET or 'embedded'}",
+        )
+    raise SandboxError(f"unknown SANDBOX_BACKEND {name!r}; this build has: bubblewrap, docker")

@@ -114,3 +114,9 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def check(self) -> None:
         """Raise SandboxError, saying how to fix it, if this backend cannot run on this machine."""
+
+    def reap_orphans(self) -> list[str]:
+        """At a session host's start: remove sandboxes an earlier run of it left behind (after a crash).
+
+        Backends whose sandboxes die with their parent process have none."""
+        return []

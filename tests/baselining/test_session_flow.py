@@ -28,9 +28,16 @@ from baselining.services.sessions import (
 from tasks.models import Task
 from terminal.models import SessionStatus
 from tests.factories import make_ready
-from tests.terminal.conftest import run, wait_until
+from tests.terminal.conftest import _server, run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(params=["bubblewrap", "docker"])
+def remote_server(request, tmp_path, _recordings, transactional_db, settings):  # type: ignore[no-untyped-def]
+    """The production shape on each sandbox backend: the same baseline, start to scored submission."""
+    settings.SANDBOX_BACKEND = request.param  # for what runs in this process (jobs without a broker)
+    yield from _server(tmp_path, "remote", settings, SANDBOX_BACKEND=request.param)
 
 
 def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suite, settings) -> None:
@@ -99,6 +106,9 @@ def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suit
     started = events[0].at
     terminal.refresh_from_db()
     assert terminal.started_at is not None and (started - terminal.started_at).total_seconds() >= 1.0
+    assert terminal.fingerprint["backend"] == settings.SANDBOX_BACKEND
+    if settings.SANDBOX_BACKEND == "docker":
+        assert terminal.fingerprint["image_digest"].startswith("sha256:")
     if worker is not None:
         log = (remote_server.tmp / "worker.log").read_text()
         assert "baselining.provision_session" in log and "baselining.score_session" in log

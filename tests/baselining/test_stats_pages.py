@@ -51,7 +51,9 @@ def test_export_downloads_stream_and_refuse_bad_filters(staff_client) -> None:
     generate_suite(n_tasks=10, attempts_per_task=4, seed=2)
     resp = staff_client.get("/stats/exports/baselines.csv?include_invalid=on")
     assert resp.streaming and resp["Content-Disposition"] == 'attachment; filename="baselines.csv"'
-    df = pd.read_csv(io.StringIO(b"".join(resp.streaming_content).decode()), **read_csv_kwargs(BASELINES_COLUMNS))
+    df = pd.read_csv(
+        io.StringIO(b"".join(resp.streaming_content).decode()), **read_csv_kwargs(BASELINES_COLUMNS)
+    )
     assert len(df) == 40
     assert df["recording_url"].isna().all()  # generated attempts have no terminal session
     resp = staff_client.get("/stats/exports/baselines.csv?since=2026-05-01&until=2026-04-01")

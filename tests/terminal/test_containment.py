@@ -9,13 +9,24 @@ import shutil
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.conf import settings
 
 from terminal.models import TerminalSession
-from tests.terminal.conftest import new_session, run
+from tests.terminal.conftest import _server, new_session, run
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 TCP = "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' 2>/dev/null && echo OPEN || echo CLOSED"
+
+
+@pytest.fixture(params=["bubblewrap", "docker"])
+def contained_server(request, tmp_path, _recordings, transactional_db):  # type: ignore[no-untyped-def]
+    """The embedded platform on each sandbox backend: every attack below must fail on both."""
+    if request.param == "docker":
+        from terminal.sandbox.docker import DockerBackend
+
+        DockerBackend(base_image=settings.DOCKER_BASE_IMAGE).check()  # fails (never skips) without an engine
+    yield from _server(tmp_path, "embedded", SANDBOX_BACKEND=request.param)
 
 
 def _probes(server_port: int, repo: str) -> dict[str, tuple[str, str]]:
@@ -83,18 +94,18 @@ def _server_ok_and_new_session_starts(server, user) -> None:  # type: ignore[no-
     async_to_sync(start)()
 
 
-def test_attacks_from_the_shell_are_contained(embedded_server, users, suite) -> None:
+def test_attacks_from_the_shell_are_contained(contained_server, users, suite) -> None:
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     # A second session exists and has a file: the attacker must not see it.
     other = new_session(users["bob"])
     victim = new_session(users["alice"])
 
     async def scenario() -> dict[str, str]:
-        b = await embedded_server.shell(other, users["bob"])
+        b = await contained_server.shell(other, users["bob"])
         await run(b, "echo bob-secret > ~/secret.txt")
-        c = await embedded_server.shell(victim, users["alice"])
+        c = await contained_server.shell(victim, users["alice"])
         results = {}
-        for name, (command, _expected) in _probes(embedded_server.port, repo).items():
+        for name, (command, _expected) in _probes(contained_server.port, repo).items():
             results[name] = (await run(c, command)).strip()
         results["bob's file"] = (
             await run(
@@ -106,10 +117,12 @@ def test_attacks_from_the_shell_are_contained(embedded_server, users, suite) -> 
         return results
 
     results = async_to_sync(scenario)()
-    for name, (_command, expected) in _probes(embedded_server.port, repo).items():
+    for name, (_command, expected) in _probes(contained_server.port, repo).items():
         assert results[name] == expected, f"{name}: got {results[name]!r}"
     assert results["bob's file"] == "SEARCHED"
-    _server_ok_and_new_session_starts(embedded_server, users["alice"])
+    backend = contained_server.extra_env["SANDBOX_BACKEND"]
+    assert TerminalSession.objects.get(pk=victim.pk).fingerprint["backend"] == backend  # really that backend
+    _server_ok_and_new_session_starts(contained_server, users["alice"])
 
 
 def _bomb(server, user, command: str, check: str, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
@@ -134,42 +147,44 @@ def _sandbox_pids() -> list[int]:
     import glob
 
     counts = []
-    for procs in glob.glob("/sys/fs/cgroup/pids/baselines-*/cgroup.procs"):
+    for procs in glob.glob("/sys/fs/cgroup/pids/baselines-*/cgroup.procs") + glob.glob(
+        "/sys/fs/cgroup/pids/docker/*/cgroup.procs"
+    ):
         with open(procs) as f:
             counts.append(len(f.read().split()))
     return counts
 
 
-def test_fork_bomb_is_contained(embedded_server, users, suite, settings) -> None:
+def test_fork_bomb_is_contained(contained_server, users, suite, settings) -> None:
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        c = await embedded_server.shell(session, users["alice"])
+        c = await contained_server.shell(session, users["alice"])
         await c.send_input("b(){ b|b& }; b\r")
         await asyncio.sleep(5)
         # The bomb is at the sandbox's process limit, and the machine is fine.
         assert max(_sandbox_pids()) <= settings.SANDBOX_PIDS
-        assert embedded_server.alive()
+        assert contained_server.alive()
         await c.close()
 
     async_to_sync(scenario)()
-    _server_ok_and_new_session_starts(embedded_server, users["bob"])
+    _server_ok_and_new_session_starts(contained_server, users["bob"])
     # Ending the session kills every process of the bomb.
-    embedded_server.end_session(session, users["alice"])
+    contained_server.end_session(session, users["alice"])
     assert all(n < 10 for n in _sandbox_pids())
 
 
-def test_memory_bomb_is_oom_killed_inside_the_sandbox(embedded_server, users, suite) -> None:
+def test_memory_bomb_is_oom_killed_inside_the_sandbox(contained_server, users, suite) -> None:
     hog = 'python3 -c "a=[]\nwhile True: a.append(bytearray(50*2**20))"; echo EXIT:$?'
-    out = _bomb(embedded_server, users["alice"], hog, "echo shell-alive", timeout=120)
+    out = _bomb(contained_server, users["alice"], hog, "echo shell-alive", timeout=120)
     assert "EXIT:137" in out.splitlines()  # SIGKILL by the cgroup's OOM killer
     assert out.splitlines()[-1] == "shell-alive"
 
 
-def test_filling_the_disk_stops_at_the_home_limit(embedded_server, users, suite, settings) -> None:
+def test_filling_the_disk_stops_at_the_home_limit(contained_server, users, suite, settings) -> None:
     before = shutil.disk_usage("/").free
     out = _bomb(
-        embedded_server,
+        contained_server,
         users["alice"],
         "for f in ~/big /tmp/big; do dd if=/dev/zero of=$f bs=1M 2>&1 | grep -o 'No space left on device'; done",
         "du -sm ~/big | cut -f1",
@@ -182,18 +197,18 @@ def test_filling_the_disk_stops_at_the_home_limit(embedded_server, users, suite,
 
 
 @pytest.mark.parametrize("limit", ["nofile", "fsize"])
-def test_rlimits_apply_in_the_shell(embedded_server, users, suite, limit) -> None:
+def test_rlimits_apply_in_the_shell(contained_server, users, suite, limit) -> None:
     command = {"nofile": "ulimit -n", "fsize": "ulimit -f"}[limit]
     expected = {"nofile": "1024", "fsize": str(1024 * 1024 * 1024 // 1024)}[limit]
-    out = _bomb(embedded_server, users["alice"], command, "true")
+    out = _bomb(contained_server, users["alice"], command, "true")
     assert out.splitlines()[0] == expected
 
 
-def test_dead_sandbox_processes_are_gone_after_the_session_ends(embedded_server, users, suite) -> None:
+def test_dead_sandbox_processes_are_gone_after_the_session_ends(contained_server, users, suite) -> None:
     session = new_session(users["alice"])
 
     async def scenario() -> None:
-        c = await embedded_server.shell(session, users["alice"])
+        c = await contained_server.shell(session, users["alice"])
         await run(c, "sleep 4242 & true")
         await c.close()
 
@@ -201,13 +216,13 @@ def test_dead_sandbox_processes_are_gone_after_the_session_ends(embedded_server,
     import subprocess
 
     assert "sleep 4242" in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    embedded_server.stop_web()
+    contained_server.stop_web()
     for _ in range(50):
         if "sleep 4242" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout:
             break
         asyncio.run(asyncio.sleep(0.1))
     assert "sleep 4242" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    embedded_server.start_web()
+    contained_server.start_web()
 
 
 def test_unreachable_sandbox_dir_gives_a_clear_error(tmp_path) -> None:

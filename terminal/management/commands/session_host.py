@@ -30,6 +30,9 @@ class Command(BaseCommand):
         asyncio.run(self._serve(Path(socket)))
 
     async def _serve(self, path: Path) -> None:
+        from terminal.lifespan import reap_orphans
+
+        await reap_orphans()
         host = install_hooks(SessionHost())
         server = HostServer(host, path)
         await server.start()

@@ -1,0 +1,139 @@
+"""The docker backend's own behaviour: images built once per family version, install() at build, locked-down
+containers, the importer and sandbox_exec unchanged, orphans reaped. (Containment attacks and a full
+baseline run on both backends in test_containment.py and tests/baselining/test_session_flow.py.)"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from tasks.models import Task, TaskVersion
+from tasks.services.environment import task_sandbox_start
+from tasks.services.importer import tasks_import
+from terminal.sandbox import SandboxError, SandboxSpec, get_backend
+from terminal.sandbox.docker import DockerBackend, DockerSandbox
+from tests.conftest import SIMPLE_FAMILY
+
+pytestmark = [pytest.mark.sandbox]
+
+INSTALLING = """
+import subprocess
+
+class TaskFamily:
+    standard_version = "0.3.0"
+
+    @staticmethod
+    def install():
+        # as root, at image build: what a family's install() does (here without a network)
+        with open("/usr/local/share/installed.txt", "w") as f:
+            f.write("installed at build\\n")
+
+    @staticmethod
+    def get_tasks():
+        return {"only": {}}
+
+    @staticmethod
+    def get_instructions(t):
+        return "Read /usr/local/share/installed.txt"
+
+    @staticmethod
+    def score(t, submission):
+        return 1.0 if submission.strip() == "installed at build" else 0.0
+"""
+
+
+@pytest.fixture
+def docker(settings) -> DockerBackend:  # type: ignore[no-untyped-def]
+    settings.SANDBOX_BACKEND = "docker"
+    backend = get_backend()
+    assert isinstance(backend, DockerBackend)
+    backend.check()  # fails, never skips, without an engine or the base image
+    return backend
+
+
+def _images(backend: DockerBackend) -> set[str]:
+    return {i.id for i in backend.client.images.list(filters={"label": "org.baselines.sandbox=image"})}
+
+
+def test_an_image_is_built_once_per_family_version(docker, make_family, tmp_path) -> None:
+    family = make_family("cachefam", SIMPLE_FAMILY)
+    spec = SandboxSpec(family_dir=family, family_name="cachefam")
+    lines: list[str] = []
+    first = docker.build(spec, on_output=lines.append)
+    assert any("Successfully" in line for line in lines)  # build output reached the caller
+    before = _images(docker)
+    started = time.monotonic()
+    assert docker.build(spec, on_output=lambda line: pytest.fail(f"rebuilt: {line}")) == first
+    assert time.monotonic() - started < 2 and _images(docker) == before
+    (family / "data.txt").write_text("changed\n")
+    assert docker.image_tag(spec) != first  # new content, new image
+    docker.client.images.remove(first, force=True)
+
+
+def test_install_runs_at_build_and_containers_are_locked_down(docker, make_family, db) -> None:
+    report = tasks_import(path=make_family("installs", INSTALLING).parent)
+    assert "installs" in "\n".join(report.lines())
+    tv = TaskVersion.objects.get(task__name="only")
+    assert "install" in tv.needs  # bubblewrap could not start it; docker can
+    sandbox = task_sandbox_start(task_version=tv)
+    try:
+        out = sandbox.exec(["cat", "/usr/local/share/installed.txt"], user="agent")
+        assert out.stdout == b"installed at build\n"
+        host = docker.client.api.inspect_container(sandbox.id)["HostConfig"]
+        assert host["NetworkMode"] == "none"
+        assert host["CapDrop"] == ["ALL"] and set(host["CapAdd"]) <= {
+            "CHOWN",
+            "DAC_OVERRIDE",
+            "FOWNER",
+            "KILL",
+        }
+        assert "no-new-privileges" in host["SecurityOpt"]
+        assert host["PidsLimit"] == settings.SANDBOX_PIDS and host["Memory"] > 0 and host["NanoCpus"] > 0
+        assert host["Privileged"] is False and host["Init"] is True
+        status = sandbox.exec(["grep", "-E", "^(CapEff|NoNewPrivs)", "/proc/self/status"], user="agent")
+        assert b"CapEff:\t0000000000000000" in status.stdout and b"NoNewPrivs:\t1" in status.stdout
+        assert sandbox.exec(["id", "-u"], user="agent").stdout == b"1000\n"
+        fp = sandbox.fingerprint()
+        assert fp["backend"] == "docker" and str(fp["image_digest"]).startswith("sha256:")
+    finally:
+        sandbox.destroy()
+    assert isinstance(sandbox, DockerSandbox) and not sandbox.alive
+
+
+def test_the_importer_and_sandbox_exec_work_unchanged(docker, demo_suite, capfd) -> None:
+    assert Task.objects.count() == 9
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("sandbox_exec", "ssh_key/find_key", "--", "sh", "-c", "id -un; ls keys | wc -l; exit 3")
+    assert exit_info.value.code == 3
+    assert capfd.readouterr().out.splitlines()[-2:] == ["agent", "6"]
+
+
+def test_exec_timeout_kills_the_whole_command(docker, make_family) -> None:
+    family = make_family("timing", SIMPLE_FAMILY)
+    with docker.provision(SandboxSpec(family_dir=family, family_name="timing")) as sandbox:
+        result = sandbox.exec(["sh", "-c", "sleep 300 & sleep 300"], user="agent", timeout=2)
+        assert result.timed_out
+        # its whole process group died, the background sleep included
+        left = sandbox.exec(["sh", "-c", "ps -eo args= | grep -c '^sleep 300' || true"], user="root")
+        assert left.stdout.strip() == b"0"
+
+
+def test_orphans_of_a_killed_session_host_are_reaped(docker, make_family) -> None:
+    family = make_family("orphan", SIMPLE_FAMILY)
+    sandbox = docker.provision(SandboxSpec(family_dir=family, family_name="orphan"))
+    other = DockerBackend(base_image=docker.base_image, owner="another-host:/run/x.sock")
+    assert sandbox.id not in other.reap_orphans()  # not its own
+    assert sandbox.alive
+    assert sandbox.id in docker.reap_orphans()
+    assert not sandbox.alive
+
+
+def test_missing_engine_or_image_says_how_to_fix_it(docker) -> None:
+    with pytest.raises(SandboxError, match=re.escape("scripts/docker-base-image.sh")):
+        DockerBackend(base_image="baselines/no-such-image:1").check()
+    assert shutil.which("docker")
