@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Case, Value, When
+from django.db.models import Case, F, Value, When
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -247,7 +247,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         BaselineSession.objects.filter(state__in=["ended", "manual_scoring"])
         .select_related("assignment__task__family", "assignment__contractor", "terminal")
         .annotate(reviewed=Case(When(review_status="pending", then=Value(0)), default=Value(1)))
-        .order_by("reviewed", "-ended_at", "-pk")
+        .order_by("reviewed", F("ended_at").desc(nulls_last=True), "-pk")
     )
     page = Paginator(sessions, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "baselining/review_queue.html", {"sessions": page, "page": page})

@@ -239,3 +239,36 @@ class FlagChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Imported"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """An uploaded suite imported by a worker (which may build images): its progress, output and result."""
+
+    source = models.CharField(max_length=300)  # the uploaded file's name
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    output = models.TextField(blank=True)  # image builds and the sandbox's words, as they come
+    report = models.JSONField(default=list, blank=True)  # the import report's lines
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import of {self.source} ({self.status})"
+
+    @property
+    def workdir(self) -> Path:
+        return Path(settings.DATA_DIR) / "imports" / str(self.pk)

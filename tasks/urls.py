@@ -6,6 +6,7 @@ app_name = "tasks"
 urlpatterns = [
     path("", views.catalogue, name="catalogue"),
     path("import/", views.upload, name="upload"),
+    path("import/<int:job_id>/", views.import_job, name="import_job"),
     path("flags/", views_flags.board, name="flags"),
     path("flags.csv", views_flags.flags_csv, name="flags_csv"),
     path("flags/api/", views_flags.api_raise, name="flags_api"),

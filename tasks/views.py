@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from config.permissions import acting_user, staff_required
 from tasks import selectors
 from tasks.forms import StatusForm, UploadForm
-from tasks.models import Task, TaskStatus
-from tasks.services.importer import TaskImportError, tasks_import
+from tasks.models import ImportJob, Task, TaskStatus
+from tasks.services.import_jobs import import_job_create
+from tasks.services.importer import TaskImportError
 from tasks.services.status import StatusChangeError, task_set_status
 from tasks.services.upload import extract_archive
 from terminal.sandbox import get_backend
@@ -94,19 +96,24 @@ def change_status(request: HttpRequest, family: str, name: str) -> HttpResponse:
 
 @staff_required
 def upload(request: HttpRequest) -> HttpResponse:
+    """The archive is extracted and checked here; a worker imports it (docs/task-import.md)."""
     form = UploadForm(request.POST or None, request.FILES or None)
-    report = None
     if request.method == "POST" and form.is_valid():
-        with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
-            try:
-                extract_archive(
-                    form.cleaned_data["archive"], Path(tmp), max_bytes=settings.TASK_UPLOAD_MAX_BYTES
-                )
-                report = tasks_import(path=Path(tmp), by=acting_user(request))
-            except TaskImportError as exc:
-                messages.error(request, f"Nothing was imported. {exc}")
-        if report is not None:
-            for line in report.lines():
-                messages.success(request, line)
-            return redirect("tasks:catalogue")
-    return render(request, "tasks/upload.html", {"form": form})
+        archive = form.cleaned_data["archive"]
+        tmp = Path(tempfile.mkdtemp(prefix="upload-"))
+        try:
+            extract_archive(archive, tmp, max_bytes=settings.TASK_UPLOAD_MAX_BYTES)
+        except TaskImportError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            messages.error(request, f"Nothing was imported. {exc}")
+        else:
+            job = import_job_create(extracted=tmp, source=archive.name, by=acting_user(request))
+            return redirect("tasks:import_job", job_id=job.pk)
+    recent = ImportJob.objects.select_related("created_by")[:10]
+    return render(request, "tasks/upload.html", {"form": form, "recent": recent})
+
+
+@staff_required
+def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.select_related("created_by"), pk=job_id)
+    return render(request, "tasks/import_job.html", {"job": job})

@@ -62,6 +62,9 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
     from tasks.services.flags import flag_raise
 
     flag = flag_raise(task_version=tv, by=world["A"], category="other", severity="minor", description="typo")
+    from tasks.models import ImportJob
+
+    job = ImportJob.objects.create(source="suite.zip", status="done")
     # (method, url, route pattern it exercises): {role: status}
     cases: dict[tuple[str, str, str], dict[str, int | None]] = {
         ("get", "/", ""): {"anonymous": LOGIN, "A": 302, "B": 302, "staff": 302},
@@ -69,6 +72,12 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
         ("post", "/logout/", "logout/"): {"anonymous": 302, "A": 302, "B": 302, "staff": 302},
         ("get", "/tasks/", "tasks/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
         ("get", "/tasks/import/", "tasks/import/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
+        ("get", f"/tasks/import/{job.pk}/", "tasks/import/<int:job_id>/"): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 200,
+        },
         ("get", f"/tasks/{t}/", "tasks/<str:family>/<str:name>/"): {
             "anonymous": LOGIN,
             "A": 403,
@@ -189,6 +198,8 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "B": 403,
             "staff": 200,
         },
+        # the health check: public, says only "ok" or "database unreachable"
+        ("get", "/healthz", "healthz"): {"anonymous": 200, "A": 200, "B": 200, "staff": 200},
         # statistics and exports: staff only
         ("get", "/stats/", "stats/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
         ("get", "/stats/exports/", "stats/exports/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},

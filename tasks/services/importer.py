@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,7 +281,7 @@ def _load_manifest(name: str, root: Path) -> dict[str, Any]:
 
 
 # -- describe in the sandbox --------------------------------------------------------------------
-def stage_family(name: str, root: Path) -> StagedFamily:
+def stage_family(name: str, root: Path, on_output: Callable[[str], None] | None = None) -> StagedFamily:
     """Everything about one family, checked, without touching the database."""
     if not FAMILY_NAME_OK(name):
         raise TaskImportError(ERR_BAD_NAME, family=name)
@@ -292,7 +293,9 @@ def stage_family(name: str, root: Path) -> StagedFamily:
     # and get_instructions() could copy them into text that contractors read.
     spec = SandboxSpec(family_dir=snapshot, family_name=name)
     try:
-        with get_backend().provision(spec) as sandbox:
+        backend = get_backend()
+        backend.prepare(spec, on_output)  # docker: the family's image, install() included
+        with backend.provision(spec) as sandbox:
             described = call_family_method(
                 sandbox, family_name=name, operation="describe", timeout=settings.TASK_IMPORT_TIMEOUT
             )
@@ -437,13 +440,21 @@ def _store(staged: StagedFamily, by: User | None) -> FamilyResult:
     return FamilyResult(staged.name, "new_version" if latest else "created", fv.version, task_names)
 
 
-def tasks_import(*, path: Path, by: User | None = None) -> ImportReport:
-    """Import one family directory or a directory of families. All or nothing."""
+def tasks_import(
+    *, path: Path, by: User | None = None, on_output: Callable[[str], None] | None = None
+) -> ImportReport:
+    """Import one family directory or a directory of families. All or nothing.
+
+    on_output receives progress text (image builds) as it comes, for a page that shows it."""
     families = discover_families(Path(path))
     names = [n for n, _ in families]
     for n in names:
         if names.count(n) > 1:
             raise TaskImportError(ERR_DUPLICATE_FAMILY, family=n)
-    staged = [stage_family(name, root) for name, root in families]
+    staged = []
+    for name, root in families:
+        if on_output:
+            on_output(f"== {name}\n")
+        staged.append(stage_family(name, root, on_output))
     with transaction.atomic():
         return ImportReport(tuple(_store(s, by) for s in staged))

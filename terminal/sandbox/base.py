@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -114,6 +115,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def check(self) -> None:
         """Raise SandboxError, saying how to fix it, if this backend cannot run on this machine."""
+
+    def prepare(self, spec: SandboxSpec, on_output: Callable[[str], None] | None = None) -> None:  # noqa: B027
+        """Do the slow part of provisioning ahead (docker: build the image), reporting progress as text.
+
+        Backends with nothing to prepare do nothing."""
 
     def reap_orphans(self) -> list[str]:
         """At a session host's start: remove sandboxes an earlier run of it left behind (after a crash).

@@ -320,6 +320,10 @@ class DockerBackend(Backend):
                 )
         return tag
 
+    def prepare(self, spec: SandboxSpec, on_output: Callable[[str], None] | None = None) -> None:
+        self.check()
+        self.build(spec, on_output)
+
     # -- containers -----------------------------------------------------------------------------
     def provision(self, spec: SandboxSpec) -> DockerSandbox:
         import docker.errors

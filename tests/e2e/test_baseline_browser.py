@@ -69,7 +69,7 @@ def test_alice_baselines_a_task_and_staff_review_it(page, remote_server, worker,
     page.click("text=Log out")
     _login(page, url, "staff1", "x-staff-1")
     page.goto(f"{url}/work/review/")
-    page.click("tbody a:has-text('Review')")
+    page.click(f"a[href='/work/review/{session.pk}/']")
     page.wait_for_selector("#record-review")
     shot("5-review")
     page.click("#replay-link")

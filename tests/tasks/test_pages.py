@@ -154,11 +154,27 @@ def _zip(files: dict[str, str]) -> io.BytesIO:
     return buf
 
 
+@pytest.fixture
+def jobs_in_process():  # type: ignore[no-untyped-def]
+    """Celery jobs run in this process, even with a broker (the broker path: test_import_jobs.py)."""
+    from config.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
 @pytest.mark.sandbox
-def test_upload_zip_imports_families(client, staff) -> None:
+def test_upload_zip_imports_families(
+    client, staff, jobs_in_process, django_capture_on_commit_callbacks
+) -> None:
     archive = _zip({"suite/up/up.py": SIMPLE_FAMILY, "suite/up/manifest.yaml": "tasks:\n  one: {}\n"})
-    resp = client.post(reverse("tasks:upload"), {"archive": archive}, follow=True)
-    assert b"up: imported as version 1 (2 tasks)" in resp.content
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client.post(reverse("tasks:upload"), {"archive": archive})
+    assert resp.status_code == 302 and "/tasks/import/" in resp["Location"]
+    resp = client.get(resp["Location"])
+    assert b"up: imported as version 1 (2 tasks)" in resp.content and b"Imported" in resp.content
     assert TaskVersion.objects.filter(task__family__name="up").count() == 2
     assert TaskVersion.objects.get(task__name="one").family_version.imported_by == staff
 
