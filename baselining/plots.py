@@ -30,7 +30,7 @@ MINUTE_TICKS = [0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 240, 480, 960, 1920, 384
 POINTS_TASKS = 40  # tasks per strip plot: more would not be readable
 
 
-def _minutes_label(m: float, _pos: Any = None) -> str:
+def minutes_label(m: float, _pos: Any = None) -> str:
     if m < 1:
         return f"{m * 60:g} s"
     if m < 60:
@@ -38,18 +38,18 @@ def _minutes_label(m: float, _pos: Any = None) -> str:
     return f"{m / 60:g} h"
 
 
-def _log_minutes_axis(ax: Any, low: float, high: float, max_ticks: int = 8) -> None:
+def log_minutes_axis(ax: Any, low: float, high: float, max_ticks: int = 8) -> None:
     """A log x axis from low to high minutes, ticked at round durations (at most max_ticks labels)."""
     ax.set_xscale("log")
     ax.set_xlim(low, high)
     ticks = [t for t in MINUTE_TICKS if low <= t <= high] or [low, high]
     ticks = ticks[:: max(1, -(-len(ticks) // max_ticks))]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FuncFormatter(_minutes_label))
+    ax.xaxis.set_major_formatter(FuncFormatter(minutes_label))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _svg(fig: Figure) -> str:
+def svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
     text = buf.getvalue()
@@ -95,11 +95,11 @@ def task_points(stats: pd.DataFrame, attempts: pd.DataFrame, limit: int = POINTS
     # the axis spans the data; an interval from two or three times can be far wider and is clipped (the
     # table below gives its numbers)
     seen = np.concatenate([minutes, g[~np.isnan(g)], cm[~np.isnan(cm)]])
-    _log_minutes_axis(ax, float(seen.min()) / 1.5, float(seen.max()) * 1.5)
+    log_minutes_axis(ax, float(seen.min()) / 1.5, float(seen.max()) * 1.5)
     ax.set_xlabel("working time (log scale)")
     ax.grid(axis="x", color="#e5e7eb")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
-    return _svg(fig)
+    return svg(fig)
 
 
 def length_distribution(stats: pd.DataFrame) -> str | None:
@@ -120,13 +120,13 @@ def length_distribution(stats: pd.DataFrame) -> str | None:
         color=[SOURCE_COLOURS[s] for s in sources],
         label=[SOURCE_LABELS[s] for s in sources],
     )
-    _log_minutes_axis(ax, bins[0], bins[-1], max_ticks=7)
+    log_minutes_axis(ax, bins[0], bins[-1], max_ticks=7)
     ax.set_xlabel("human time per task (log scale)")
     ax.set_ylabel("tasks")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return svg(fig)
 
 
 def coverage(stats: pd.DataFrame) -> str | None:
@@ -152,7 +152,7 @@ def coverage(stats: pd.DataFrame) -> str | None:
     ax.set_yticks([])
     ax.set_xlabel("tasks")
     ax.spines[["top", "right", "left"]].set_visible(False)
-    return _svg(fig)
+    return svg(fig)
 
 
 def dashboard_plots(stats: pd.DataFrame, attempts: pd.DataFrame) -> dict[str, str | None]:

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "tasks",
     "terminal",
     "baselining",
+    "horizons",
 ]
 
 MIDDLEWARE = [
@@ -237,3 +238,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Time horizons (docs/horizons.md): bootstrap replicates for the staff page and the command's default.
+HORIZON_BOOTSTRAP = int(os.environ.get("HORIZON_BOOTSTRAP", "1000"))

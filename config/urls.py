@@ -15,6 +15,7 @@ urlpatterns = [
     path("terminal/", include("terminal.urls")),
     path("work/", include("baselining.urls")),
     path("stats/", include("baselining.urls_stats")),
+    path("horizons/", include("horizons.urls")),
     path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

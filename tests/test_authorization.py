@@ -200,6 +200,9 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
         },
         # the health check: public, says only "ok" or "database unreachable"
         ("get", "/healthz", "healthz"): {"anonymous": 200, "A": 200, "B": 200, "staff": 200},
+        # time horizons: staff only
+        ("get", "/horizons/", "horizons/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
+        ("post", "/horizons/flag/", "horizons/flag/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 302},
         # statistics and exports: staff only
         ("get", "/stats/", "stats/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
         ("get", "/stats/exports/", "stats/exports/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},

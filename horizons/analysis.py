@@ -1,0 +1,113 @@
+"""From stored runs to time horizons: the rows fit_agents wants, the fits, and the disagreements between
+agents and human times that deserve a look from QA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from baselining.horizons import FitOptions, HorizonResult, doubling_time, fit_agents, success_curve
+from horizons.models import Agent, AgentRun, HumanTimes
+from horizons.services import platform_human_minutes
+
+RUN_COLUMNS = ["agent", "task_id", "task_family", "human_minutes", "score", "score_binarized"]
+
+
+def stored_runs() -> tuple[pd.DataFrame, list[str]]:
+    """Every stored run with its human time: the platform's current one (batches imported with `platform`)
+    or the file's (`file`). Runs whose platform task has lost its time are left out and reported."""
+    values = AgentRun.objects.values_list(
+        "agent__name", "task_id_text", "task_family", "human_minutes", "score", "score_binarized",
+        "batch__human_times",
+    )  # fmt: skip
+    frame = pd.DataFrame.from_records(list(values), columns=[*RUN_COLUMNS, "source"])
+    if frame.empty:
+        return frame[RUN_COLUMNS], []
+    platform = frame["source"] == HumanTimes.PLATFORM
+    if platform.any():
+        known = platform_human_minutes()
+        frame.loc[platform, "human_minutes"] = frame.loc[platform, "task_id"].map(known)
+    missing = frame["human_minutes"].isna()
+    report = [
+        f"{n} runs on {t} left out: no human time now"
+        for t, n in frame.loc[missing, "task_id"].value_counts().items()
+    ]
+    return frame.loc[~missing, RUN_COLUMNS].astype({"human_minutes": "float64"}), report
+
+
+@dataclass
+class Analysis:
+    runs: pd.DataFrame
+    result: HorizonResult | None
+    trend: dict[str, object] | None
+    left_out: list[str]
+
+
+def analyse(options: FitOptions, runs: pd.DataFrame | None = None) -> Analysis:
+    left_out: list[str] = []
+    if runs is None:
+        runs, left_out = stored_runs()
+    if runs.empty:
+        return Analysis(runs, None, None, left_out)
+    result = fit_agents(runs, options)
+    dates: dict[str, object] = dict(
+        Agent.objects.filter(release_date__isnull=False).values_list("name", "release_date")
+    )
+    return Analysis(runs, result, trend(result, dates), left_out)
+
+
+def trend(result: HorizonResult, dates: dict[str, object]) -> dict[str, object] | None:
+    table = result.table.set_index("agent")
+    have = [a for a in table.index if a in dates and not pd.isna(table.at[a, "p50_minutes"])]
+    if len(have) < 3:
+        return None
+    release = pd.Series(pd.to_datetime([dates[a] for a in have]), index=have)
+    return doubling_time(release, table.loc[have, "p50_minutes"])
+
+
+# --- Agent-human discrepancies: QA signals -----------------------------------------------------------
+
+TOO_EASY, TOO_HARD = "too_easy", "too_hard"
+
+
+def discrepancies(analysis: Analysis, *, min_runs: int = 2, gap: float = 0.6) -> pd.DataFrame:
+    """Tasks where agents' success is far from what the task's human time predicts for them:
+    too_easy: agents succeed much more often than predicted (a scorer that can be fooled? a shortcut?);
+    too_hard: agents fail a task predicted to be easy for them (broken environment? a wrong human time?).
+    One row per (task, kind) with the agents involved, largest gaps first."""
+    if analysis.result is None or analysis.runs.empty:
+        return pd.DataFrame(columns=["task_id", "kind", "human_minutes", "agents", "gap", "runs"])
+    fits = analysis.result.table.set_index("agent")[["slope", "intercept"]]
+    runs = analysis.runs.copy()
+    runs["y"] = runs["score_binarized"].where(runs["score_binarized"].notna(), runs["score"])
+    g = runs.groupby(["task_id", "agent"]).agg(
+        observed=("y", "mean"), n=("y", "size"), minutes=("human_minutes", "first")
+    )
+    g = g.loc[g["n"] >= min_runs].reset_index()
+    g = g.join(fits, on="agent")
+    g = g.loc[g["slope"].notna()]
+    g["predicted"] = [
+        float(success_curve(s, i, np.array([m]))[0])
+        for s, i, m in zip(g["slope"], g["intercept"], g["minutes"], strict=True)
+    ]
+    g["gap"] = g["observed"] - g["predicted"]
+    rows = []
+    for kind, mask in ((TOO_EASY, g["gap"] >= gap), (TOO_HARD, g["gap"] <= -gap)):
+        for task_id, part in g.loc[mask].groupby("task_id"):
+            rows.append(
+                {
+                    "task_id": task_id,
+                    "kind": kind,
+                    "human_minutes": float(part["minutes"].iloc[0]),
+                    "agents": ", ".join(
+                        f"{a} ({o:.0%} vs {p:.0%})"
+                        for a, o, p in zip(part["agent"], part["observed"], part["predicted"], strict=True)
+                    ),
+                    "gap": float(part["gap"].abs().max()),
+                    "runs": int(part["n"].sum()),
+                }
+            )
+    out = pd.DataFrame(rows, columns=["task_id", "kind", "human_minutes", "agents", "gap", "runs"])
+    return out.sort_values("gap", ascending=False, ignore_index=True)

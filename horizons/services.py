@@ -1,0 +1,276 @@
+"""Agent runs in: parsing METR's run files (JSON Lines or CSV), checking every row, storing all or nothing.
+
+Human times come from the platform's statistics (`platform`, the default: runs on tasks it does not know,
+or that have no human time, are reported and left out) or from the file's `human_minutes` (`file`: tasks
+from outside the platform's suites are kept as external tasks).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from django.db import transaction
+
+from horizons.models import Agent, AgentRun, HumanTimes, RunBatch
+from tasks.models import Task
+
+MAX_ERRORS_SHOWN = 20
+HUMAN_ALIAS = "human"
+
+
+class RunsImportError(Exception):
+    """The file was refused; nothing was stored. `errors` names each bad row (line numbers are 1-based)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        shown = errors[:MAX_ERRORS_SHOWN]
+        which = f"; the first {len(shown)}" if len(errors) > len(shown) else ""
+        super().__init__(
+            f"{len(errors)} bad row{'s' if len(errors) != 1 else ''}{which}: " + "; ".join(shown)
+        )
+        self.errors = errors
+
+
+@dataclass
+class ParsedRun:
+    line: int
+    agent: str
+    model: str
+    run_id: str
+    task_id: str
+    task_family: str
+    score: float | None
+    score_binarized: int | None
+    human_minutes: float | None
+    release_date: str = ""
+
+
+@dataclass
+class ImportResult:
+    batch: RunBatch | None
+    stored: int
+    left_out: list[str] = field(default_factory=list)
+
+
+def _records(data: bytes, name: str) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+    """(line number, row) for every row that parses, and an error for every line that does not."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RunsImportError([f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    stripped = text.lstrip()
+    if name.endswith((".jsonl", ".json", ".ndjson")) or stripped.startswith("{"):
+        out, errors = [], []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as exc:
+                errors.append(f"line {n}: not JSON ({exc.msg})")
+                continue
+            if not isinstance(doc, dict):
+                errors.append(f"line {n}: not a JSON object")
+                continue
+            out.append((n, doc))
+        return out, errors
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise RunsImportError(["line 1: no header"])
+    return [(n, dict(row)) for n, row in enumerate(reader, start=2)], []
+
+
+def _number(doc: dict[str, Any], key: str) -> float | None:
+    value = doc.get(key)
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "nan", "null", "none")):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{key} is a boolean")
+    number = float(value)
+    if math.isnan(number):
+        return None
+    if math.isinf(number):
+        raise ValueError(f"{key} is infinite")
+    return number
+
+
+def _row(n: int, doc: dict[str, Any], human_times: str) -> ParsedRun:
+    task_id = str(doc.get("task_id") or "").strip()
+    agent = str(doc.get("alias") or doc.get("agent") or "").strip()
+    if not task_id:
+        raise ValueError("no task_id")
+    if not agent:
+        raise ValueError("no alias (the agent's name)")
+    family = str(doc.get("task_family") or "").strip() or task_id.split("/", 1)[0]
+    score = _number(doc, "score_cont")
+    if score is None:
+        score = _number(doc, "score")
+    binarized = _number(doc, "score_binarized")
+    if score is None and binarized is None:
+        raise ValueError("no score_cont, score or score_binarized")
+    # METR's continuous scores may leave [0, 1] (RE-Bench's normalised scores do); the outcome is then
+    # score_binarized. Without it, the score is the outcome and must be a fraction.
+    if binarized is None and score is not None and not 0 <= score <= 1:
+        raise ValueError(f"score {score:g} is not in [0, 1] and there is no score_binarized")
+    if binarized is not None and binarized not in (0, 1):
+        raise ValueError(f"score_binarized {binarized:g} is not 0 or 1")
+    minutes = _number(doc, "human_minutes")
+    if minutes is not None and minutes <= 0:
+        raise ValueError(f"human_minutes {minutes:g} is not positive")
+    if human_times == HumanTimes.FILE and minutes is None:
+        raise ValueError("no human_minutes (needed with human times from the file)")
+    return ParsedRun(
+        line=n, agent=agent, model=str(doc.get("model") or "").strip(), run_id=str(doc.get("run_id") or ""),
+        task_id=task_id, task_family=family, score=score,
+        score_binarized=None if binarized is None else int(binarized), human_minutes=minutes,
+        release_date=str(doc.get("release_date") or "").strip(),
+    )  # fmt: skip
+
+
+def parse_runs(data: bytes, name: str, human_times: str = HumanTimes.PLATFORM) -> list[ParsedRun]:
+    """Every row checked; any bad row refuses the whole file, naming each one."""
+    records, errors = _records(data, name)
+    rows = []
+    for n, doc in records:
+        try:
+            rows.append(_row(n, doc, human_times))
+        except (ValueError, TypeError) as exc:
+            errors.append(f"line {n}: {exc}")
+    if errors:
+        raise RunsImportError(sorted(errors, key=lambda e: int(e.split(":")[0].split()[-1])))
+    if not rows:
+        raise RunsImportError(["the file has no runs"])
+    return rows
+
+
+def platform_human_minutes() -> dict[str, float]:
+    """task_id -> the platform's chosen human_minutes, for tasks that have one."""
+    from baselining.exports import suite_statistics
+    from baselining.selectors import ExportFilters
+
+    stats = suite_statistics(ExportFilters())
+    have = stats.loc[stats["human_minutes"].notna()]
+    return {
+        f"{f}/{n}": float(m)
+        for f, n, m in zip(have["family"], have["name"], have["human_minutes"], strict=True)
+    }
+
+
+def without_humans(rows: list[ParsedRun]) -> tuple[list[ParsedRun], list[str]]:
+    """METR's files carry their human baselines as runs of the agent "human": they are not an agent."""
+    humans = sum(1 for r in rows if r.agent.lower() == HUMAN_ALIAS)
+    if not humans:
+        return rows, []
+    note = f"{humans} rows of alias {HUMAN_ALIAS!r} left out: human baselines are not agent runs"
+    return [r for r in rows if r.agent.lower() != HUMAN_ALIAS], [note]
+
+
+def runs_frame(rows: list[ParsedRun], human_times: str) -> tuple[pd.DataFrame, list[str]]:
+    """The rows as fit_agents wants them, with human times from the chosen source; and what was left out."""
+    rows, notes = without_humans(rows)
+    left_out: list[str] = []
+    records = []
+    known = platform_human_minutes() if human_times == HumanTimes.PLATFORM else {}
+    for r in rows:
+        minutes = r.human_minutes
+        if human_times == HumanTimes.PLATFORM:
+            minutes = known.get(r.task_id)
+            if minutes is None:
+                left_out.append(r.task_id)
+                continue
+        records.append(
+            {
+                "agent": r.agent,
+                "task_id": r.task_id,
+                "task_family": r.task_family,
+                "human_minutes": minutes,
+                "score": r.score,
+                "score_binarized": r.score_binarized,
+            }
+        )
+    frame = pd.DataFrame.from_records(
+        records, columns=["agent", "task_id", "task_family", "human_minutes", "score", "score_binarized"]
+    )
+    return frame, notes + _left_out_report(left_out)
+
+
+def _left_out_report(task_ids: list[str]) -> list[str]:
+    """One line per task whose runs were left out (the platform does not know it or has no time for it)."""
+    if not task_ids:
+        return []
+    counts = pd.Series(task_ids).value_counts()
+    return [
+        f"{n} run{'s' if n != 1 else ''} on {task} left out: the platform has no human time for it"
+        for task, n in counts.items()
+    ]
+
+
+def runs_import(
+    *, data: bytes, name: str, human_times: str = HumanTimes.PLATFORM, by: Any = None
+) -> ImportResult:
+    """Parse, check and store a file of runs, all or nothing."""
+    rows, left_out = without_humans(parse_runs(data, name, human_times))
+    tasks = {t.task_id: t for t in Task.objects.select_related("family")}
+    if human_times == HumanTimes.PLATFORM:
+        known = platform_human_minutes()
+        left_out += _left_out_report([r.task_id for r in rows if r.task_id not in known])
+        rows = [r for r in rows if r.task_id in known]
+    with transaction.atomic():
+        batch = RunBatch.objects.create(
+            source=name[:300], human_times=human_times, created_by=by, report=left_out
+        )
+        agents = _agents({(r.agent, r.model, r.release_date) for r in rows})
+        AgentRun.objects.bulk_create(
+            [
+                AgentRun(
+                    batch=batch, agent=agents[r.agent], run_id=r.run_id[:200], task=tasks.get(r.task_id),
+                    task_id_text=r.task_id[:400], task_family=r.task_family[:200], score=r.score,
+                    score_binarized=r.score_binarized, human_minutes=r.human_minutes,
+                )
+                for r in rows
+            ],
+            batch_size=2000,
+        )  # fmt: skip
+    return ImportResult(batch, len(rows), left_out)
+
+
+def _agents(seen: set[tuple[str, str, str]]) -> dict[str, Agent]:
+    from datetime import date
+
+    out: dict[str, Agent] = {}
+    for name, model, release in sorted(seen):
+        agent, _ = Agent.objects.get_or_create(name=name[:200], defaults={"model": model[:200]})
+        if release and agent.release_date is None:
+            try:
+                agent.release_date = date.fromisoformat(release[:10])
+                agent.save(update_fields=["release_date"])
+            except ValueError:
+                pass
+        out[name] = agent
+    return out
+
+
+def release_dates_import(data: bytes) -> int:
+    """A small CSV `agent,release_date` (YYYY-MM-DD) setting agents' release dates; all or nothing."""
+    from datetime import date
+
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+    if not reader.fieldnames or not {"agent", "release_date"} <= set(reader.fieldnames):
+        raise RunsImportError(["line 1: the header must have agent,release_date"])
+    pairs, errors = [], []
+    for n, row in enumerate(reader, start=2):
+        try:
+            pairs.append((str(row["agent"]).strip(), date.fromisoformat(str(row["release_date"]).strip())))
+        except ValueError:
+            errors.append(f"line {n}: {row.get('release_date')!r} is not a date (YYYY-MM-DD)")
+    if errors:
+        raise RunsImportError(errors)
+    with transaction.atomic():
+        for agent, day in pairs:
+            Agent.objects.update_or_create(name=agent, defaults={"release_date": day})
+    return len(pairs)

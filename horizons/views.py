@@ -1,0 +1,111 @@
+"""Staff pages: upload agent runs, see each agent's time horizon, the trend, and the QA signals."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from baselining.horizons import FitOptions
+from config.permissions import acting_user, staff_required
+from horizons.analysis import analyse, discrepancies
+from horizons.forms import FitForm, RunsUploadForm
+from horizons.models import Agent, RunBatch
+from horizons.plots import agent_plot, trend_plot
+from horizons.services import RunsImportError, release_dates_import, runs_import
+from tasks.models import Task
+from tasks.services.flags import FlagError, flag_raise
+
+
+@staff_required
+def horizons(request: HttpRequest) -> HttpResponse:
+    upload = RunsUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and upload.is_valid():
+        try:
+            if upload.cleaned_data["release_dates"]:
+                n = release_dates_import(upload.cleaned_data["release_dates"].read())
+                messages.success(request, f"Release dates set for {n} agents.")
+            if upload.cleaned_data["runs"]:
+                f = upload.cleaned_data["runs"]
+                result = runs_import(
+                    data=f.read(), name=f.name, human_times=upload.cleaned_data["human_times"],
+                    by=acting_user(request),
+                )  # fmt: skip
+                messages.success(request, f"{result.stored} runs imported from {f.name}.")
+                for line in result.left_out:
+                    messages.warning(request, line)
+        except RunsImportError as exc:
+            messages.error(request, f"Nothing was imported: {exc}")
+        return redirect("horizons:index")
+    fit = FitForm(request.GET or None)
+    data = fit.cleaned_data if fit.is_bound and fit.is_valid() else {}
+    options = FitOptions(
+        weighting=data.get("weighting") or "invsqrt", legacy=bool(data.get("legacy")),
+        n_bootstrap=settings.HORIZON_BOOTSTRAP,
+    )  # fmt: skip
+    analysis = analyse(options)
+    context: dict[str, object] = {
+        "upload": upload,
+        "fit": fit,
+        "options": options,
+        "batches": RunBatch.objects.select_related("created_by")[:10],
+        "left_out": analysis.left_out,
+        "n_runs": len(analysis.runs),
+    }
+    if analysis.result is not None:
+        dates: dict[str, object] = dict(
+            Agent.objects.filter(release_date__isnull=False).values_list("name", "release_date")
+        )
+        table = analysis.result.table
+        context.update(
+            agents=table.to_dict("records"),
+            plots=[(a, agent_plot(a, analysis.runs, analysis.result)) for a in table["agent"]],
+            trend=analysis.trend,
+            trend_plot=trend_plot(analysis.result, dates, analysis.trend),
+            signals=_with_tasks(discrepancies(analysis).to_dict("records")),
+        )
+    return render(request, "horizons/index.html", context)
+
+
+def _with_tasks(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Attach the platform task (if any) to each signal, so staff can flag it in one click."""
+    ids = {str(r["task_id"]) for r in rows}
+    tasks = {t.task_id: t for t in Task.objects.select_related("family") if t.task_id in ids}
+    for r in rows:
+        r["task"] = tasks.get(str(r["task_id"]))
+    return rows
+
+
+SIGNAL_FLAG = {
+    "too_easy": ("shortcut", "Agents succeed far more often than this task's human time predicts: {agents}."),
+    "too_hard": ("other", "Agents fail a task its human time says is easy for them: {agents}."),
+}
+
+
+@staff_required
+@require_POST
+def flag_signal(request: HttpRequest) -> HttpResponse:
+    """One click from a QA signal to an open flag on the task's current version (source "horizons")."""
+    task_pk = request.POST.get("task", "")
+    task = (
+        Task.objects.filter(pk=int(task_pk) if task_pk.isdigit() else 0)
+        .select_related("latest_version")
+        .first()
+    )
+    kind = request.POST.get("kind", "")
+    if task is None or task.latest_version is None or kind not in SIGNAL_FLAG:
+        messages.error(request, "No such task or signal.")
+        return redirect("horizons:index")
+    category, text = SIGNAL_FLAG[kind]
+    try:
+        flag = flag_raise(
+            task_version=task.latest_version, by=acting_user(request), category=category, severity="major",
+            description=text.format(agents=request.POST.get("agents", "")[:2000]), source="horizons",
+        )  # fmt: skip
+    except FlagError as exc:
+        messages.error(request, str(exc))
+        return redirect("horizons:index")
+    messages.success(request, f"Flag #{flag.pk} raised on {task.task_id}.")
+    return redirect("tasks:flag", flag_id=flag.pk)
