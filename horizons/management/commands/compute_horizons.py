@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from baselining.horizons import FitOptions
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from baselining.horizons import FitOptions
 from horizons.analysis import Analysis, analyse, discrepancies, trend
 from horizons.models import Agent, HumanTimes
 from horizons.plots import agent_plot, trend_plot
