@@ -8,9 +8,10 @@ Columns and their dtypes are declared once here; the docs, the tests and the rea
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,15 @@ ATTEMPT_FIELDS = [
 ]
 
 
+def _shared_strings(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The rows with one object per distinct string: a kind, an outcome or a pseudonym is held once, not
+    once per attempt."""
+    seen: dict[str, str] = {}
+    share = seen.setdefault
+    for row in rows:
+        yield tuple([share(v, v) if type(v) is str else v for v in row])  # a list: faster than a generator
+
+
 def load_frames(filters: ExportFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The tasks the filters select (indexed by pk) and all their finished attempts, invalid ones included."""
     tasks = pd.DataFrame.from_records(list(task_rows(filters)), columns=TASK_ROW_FIELDS).set_index("id")
@@ -82,7 +92,12 @@ def load_frames(filters: ExportFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
     tasks["task_version"] = tasks["task_version"].astype("Int64")
     tasks["estimate_minutes"] = tasks["estimate_minutes"].astype("float64")
     values = attempt_rows(filters, with_invalid=True).values_list(*ATTEMPT_FIELDS)
-    attempts = pd.DataFrame.from_records(list(values), columns=ATTEMPT_FIELDS)
+    rows = list(_shared_strings(values.iterator(chunk_size=CHUNK)))
+    # the copy lets go of the row-by-column object array the string columns are views of, and with it of
+    # a Python int or float per cell (the frame then holds half as much)
+    attempts = pd.DataFrame.from_records(rows, columns=ATTEMPT_FIELDS)
+    del rows
+    attempts = attempts.copy()
     attempts["working_seconds"] = attempts["working_seconds"].astype("float64")
     return tasks, attempts
 
@@ -97,7 +112,16 @@ def suite_statistics(
 
 
 def _cell(value: Any) -> Any:
-    if value is None or value is pd.NA:
+    kind = type(value)  # the frequent types first, by exact type: the isinstance chain below is slow
+    if kind is str or kind is int:
+        return value
+    if kind is float:
+        return "" if math.isnan(value) else repr(value)
+    if value is None:
+        return ""
+    if kind is datetime:
+        return value.isoformat()
+    if value is pd.NA:
         return ""
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
@@ -128,15 +152,30 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
     return None if a is None or b is None else (b - a).total_seconds()
 
 
+def _url_for_uuid(name: str, base_url: str) -> Callable[[UUID | str], str]:
+    """base_url + reverse(name, args=[id]) for a URL whose one argument is a <uuid:...>, reversed once, at the
+    first call: per row, reverse() costs more than the rest of the row."""
+    parts: list[str] = []
+
+    def url(value: UUID | str) -> str:
+        if not parts:
+            placeholder = UUID(int=0)
+            parts.extend(reverse(name, args=[placeholder]).split(str(placeholder)))
+        return f"{base_url}{parts[0]}{value}{parts[1]}"
+
+    return url
+
+
 def baselines_table(filters: ExportFilters, base_url: str = "") -> Iterator[list[Any]]:
     yield list(BASELINES_COLUMNS)
+    recording_url = _url_for_uuid("terminal:recording", base_url)
     for r in attempt_rows(filters).iterator(chunk_size=CHUNK):
         wall = _seconds(r["started_at"], r["ended_at"])
         working = r["working_seconds"]
         paused = None if wall is None or working is None else max(0.0, wall - working)
         recording = ""
         if r["terminal_id"]:
-            recording = base_url + reverse("terminal:recording", args=[r["terminal_id"]])
+            recording = recording_url(r["terminal_id"])
         yield [
             _cell(v)
             for v in (
@@ -148,6 +187,12 @@ def baselines_table(filters: ExportFilters, base_url: str = "") -> Iterator[list
         ]  # fmt: skip
 
 
+METR_SOURCE_FIELDS = [
+    "id", "task", "family", "task_name", "task_version", "threshold", "score", "outcome", "give_up_reason",
+    "working_seconds",
+]  # fmt: skip
+
+
 def metr_rows(filters: ExportFilters) -> Iterator[dict[str, Any]]:
     """Human baselines as rows of METR's run files (metr-formats.md), one dict per attempt."""
     frames = load_frames(filters)
@@ -157,16 +202,20 @@ def metr_rows(filters: ExportFilters) -> Iterator[dict[str, Any]]:
     if not filters.include_invalid:
         exported &= attempts["review_status"] != "invalid"
     per_task = attempts.loc[exported].groupby("task").size().to_dict()
-    runs = attempt_rows(filters, kinds=("baseline",))
+    # only the columns used below: no started_at subquery, no datetimes to convert per row
+    runs = attempt_rows(filters, kinds=("baseline",)).values(*METR_SOURCE_FIELDS)
     per_family = stats.loc[stats.index.isin(list(per_task))].groupby("family").size().to_dict()
     equal_total = len(per_task)
-    invsqrt = {t: 1 / math.sqrt(per_family[stats.at[t, "family"]]) for t in per_task}
+    # plain dicts: a DataFrame.at per row costs more than the rest of the row
+    family, human, sources = (stats[c].to_dict() for c in ("family", "human_minutes", "human_source"))
+    invsqrt = {t: 1 / math.sqrt(per_family[family[t]]) for t in per_task}
     invsqrt_total = sum(invsqrt.values())
     limit = round(settings.TIME_LIMIT_HOURS * 3600)
+    task_source, hourly_rate = settings.EXPORT_TASK_SOURCE, settings.HUMAN_HOURLY_RATE
     for r in runs.iterator(chunk_size=CHUNK):
         task = r["task"]
-        human_minutes = stats.at[task, "human_minutes"]
-        source = stats.at[task, "human_source"]
+        human_minutes = human[task]
+        source = sources[task]
         has_time = not pd.isna(human_minutes)
         working_ms = None if r["working_seconds"] is None else round(r["working_seconds"] * 1000)
         fatal = None
@@ -178,7 +227,7 @@ def metr_rows(filters: ExportFilters) -> Iterator[dict[str, Any]]:
             "task_id": f"{r['family']}/{r['task_name']}",
             "task_family": r["family"],
             "task_version": r["task_version"],
-            "task_source": settings.EXPORT_TASK_SOURCE,
+            "task_source": task_source,
             "run_id": r["id"],
             "alias": "human",
             "model": "human",
@@ -188,7 +237,7 @@ def metr_rows(filters: ExportFilters) -> Iterator[dict[str, Any]]:
             "human_minutes": float(human_minutes) if has_time else None,
             "human_score": r["threshold"],
             "human_source": str(source) if has_time else None,
-            "human_cost": float(human_minutes) / 60 * settings.HUMAN_HOURLY_RATE if has_time else None,
+            "human_cost": float(human_minutes) / 60 * hourly_rate if has_time else None,
             "started_at": 0,
             "completed_at": working_ms,
             "time_limit": limit,

@@ -141,14 +141,23 @@ def censored_lognormal_many(
         step_tau = np.clip(step_tau, -1.0, 1.0)
         size = np.ones(n)
         todo = ~converged
+        # Only the times of the groups still moving: a converged group keeps its mu and tau, so its sums
+        # would come out the same (a few degenerate groups otherwise keep all the times in every step).
+        rows = todo[group]
+        if rows.all():
+            g_todo, y_todo, cens_todo = group, y, cens
+        else:
+            g_todo, y_todo, cens_todo = group[rows], y[rows], cens[rows]
         for _halving in range(40):
             new_mu = np.where(todo, mu + size * step_mu, mu)
             new_tau = np.where(todo, tau + size * step_tau, tau)
-            new_ll, new_grad, new_hess = _loglik_parts(group, y, cens, new_mu, new_tau, n)
+            part_ll, part_grad, part_hess = _loglik_parts(g_todo, y_todo, cens_todo, new_mu, new_tau, n)
+            new_ll = np.where(todo, part_ll, ll)
             worse = todo & ~(new_ll >= ll - 1e-12)
             if not worse.any():
                 break
             size = np.where(worse, size / 2, size)
+        new_grad, new_hess = np.where(todo, part_grad, grad), np.where(todo, part_hess, hess)
         moved = np.maximum(np.abs(new_mu - mu), np.abs(new_tau - tau))
         mu, tau, ll, grad, hess = new_mu, new_tau, new_ll, new_grad, new_hess
         converged |= (moved < 1e-10) | (np.abs(grad).max(axis=0) < 1e-9)
@@ -161,12 +170,14 @@ def censored_lognormal_many(
     ok = converged & (n_obs > 0) & (tau > -12) & np.isfinite(se)
     zq = float(stats.norm.ppf(0.5 + level / 2))
     nan = np.full(n, np.nan)
+    # groups without a maximum (masked out below) may hold huge values: no overflow warnings for them
+    safe_mu, safe_se = np.where(ok, mu, 0.0), np.where(ok, se, 0.0)
     return {
         "mu": np.where(ok, mu, nan),
-        "sigma": np.where(ok, np.exp(tau), nan),
+        "sigma": np.where(ok, np.exp(np.where(ok, tau, 0.0)), nan),
         "se": np.where(ok, se, nan),
-        "ci_low": np.where(ok, np.exp(mu - zq * se), nan),
-        "ci_high": np.where(ok, np.exp(mu + zq * se), nan),
+        "ci_low": np.where(ok, np.exp(safe_mu - zq * safe_se), nan),
+        "ci_high": np.where(ok, np.exp(safe_mu + zq * safe_se), nan),
         "converged": converged,
         "ok": ok,
         "n_observed": n_obs.astype(int),
