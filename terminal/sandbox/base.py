@@ -22,6 +22,9 @@ NEED_INTERNET = "internet"  # get_permissions() gives full_internet: an isolated
 NEED_ENV_PREFIX = "env:"  # env:NAME: a required_environment_variables entry not configured here
 
 
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 class SandboxError(Exception):
     """A sandbox could not be created or used; the message says why in words staff can act on."""
 
@@ -54,6 +57,24 @@ class SandboxSpec:
     @property
     def internet(self) -> bool:
         return "full_internet" in self.permissions
+
+
+def command_environ(user: User, spec: SandboxSpec, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a command in a sandbox, on every backend: a login's, plus the family's required
+    variables for root only (the agent never sees them), plus the caller's."""
+    environ = {
+        "PATH": PATH,
+        "HOME": FAMILY_ROOT if user == "root" else AGENT_HOME,
+        "USER": user,
+        "LOGNAME": user,
+        "SHELL": "/bin/bash",
+        "LANG": "C.UTF-8",
+        "TERM": "xterm-256color",
+    }
+    if user == "root":
+        environ.update(spec.env)
+    environ.update(env or {})
+    return environ
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,14 @@ from .base import (
     AGENT_UID,
     FAMILY_ROOT,
     HELPER_DIR,
+    PATH,
     Backend,
     ExecResult,
     Sandbox,
     SandboxError,
     SandboxSpec,
     User,
+    command_environ,
 )
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,6 @@ HELPER_SRC = Path(__file__).resolve().parents[2] / "tasks" / "helper"
 UID_RANGE = 65536
 VAR_TMP_MB = 64
 MAX_SLOTS = 4096
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host /etc entries the sandbox may read: what shells, Python and TLS need, nothing with host secrets.
 ETC_ALLOW = (
     "alternatives",
@@ -306,18 +307,7 @@ class BubblewrapSandbox(Sandbox):
         lim = self.spec.limits
         uid = 0 if user == "root" else AGENT_UID
         home = FAMILY_ROOT if user == "root" else AGENT_HOME
-        environ = {
-            "PATH": PATH,
-            "HOME": home,
-            "USER": user,
-            "LOGNAME": user,
-            "SHELL": "/bin/bash",
-            "LANG": "C.UTF-8",
-            "TERM": "xterm-256color",
-        }
-        if user == "root":
-            environ.update(self.spec.env)
-        environ.update(env or {})
+        environ = command_environ(user, self.spec, env)
         host: list[str] = []
         if self.cgroup is not None:
             host += ["/bin/sh", "-c", CGROUP_JOIN, "cgjoin", ":".join(self.cgroup.procs_files)]

@@ -43,18 +43,19 @@ from .base import (
     FAMILY_ROOT,
     HELPER_DIR,
     NEED_INSTALL,
+    PATH,
     Backend,
     ExecResult,
     Sandbox,
     SandboxError,
     SandboxSpec,
     User,
+    command_environ,
 )
 
 log = logging.getLogger(__name__)
 
 HELPER_SRC = Path(__file__).resolve().parents[2] / "tasks" / "helper"
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL = "org.baselines.sandbox"
 OWNER_LABEL = "org.baselines.owner"
 ROOT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL"]
@@ -109,22 +110,6 @@ class DockerSandbox(Sandbox):
         self.image = image
         self.spec = spec
 
-    def _environ(self, user: User, env: dict[str, str] | None) -> dict[str, str]:
-        home = FAMILY_ROOT if user == "root" else AGENT_HOME
-        environ = {
-            "PATH": PATH,
-            "HOME": home,
-            "USER": user,
-            "LOGNAME": user,
-            "SHELL": "/bin/bash",
-            "LANG": "C.UTF-8",
-            "TERM": "xterm-256color",
-        }
-        if user == "root":
-            environ.update(self.spec.env)
-        environ.update(env or {})
-        return environ
-
     def exec(
         self,
         argv: list[str],
@@ -151,7 +136,7 @@ class DockerSandbox(Sandbox):
                 stderr=True,
                 user="root" if user == "root" else f"{AGENT_UID}:{AGENT_UID}",
                 workdir=cwd or home,
-                environment=self._environ(user, env),
+                environment=command_environ(user, self.spec, env),
             )
             sock = api.exec_start(ex["Id"], socket=True)
         except Exception as exc:  # docker.errors.APIError, NotFound, connection errors
@@ -171,7 +156,8 @@ class DockerSandbox(Sandbox):
         return ExecResult(-9 if timed_out else int(code if code is not None else -1), out, err, timed_out)
 
     def pty_command(self, *, cols: int, rows: int) -> tuple[list[str], dict[str, str]]:
-        environ = self._environ("agent", {"COLORTERM": "truecolor", "COLUMNS": str(cols), "LINES": str(rows)})
+        extra = {"COLORTERM": "truecolor", "COLUMNS": str(cols), "LINES": str(rows)}
+        environ = command_environ("agent", self.spec, extra)
         argv = [self.backend.cli, "exec", "-it", "-u", f"{AGENT_UID}:{AGENT_UID}", "-w", AGENT_HOME]
         for key, value in environ.items():
             argv += ["-e", f"{key}={value}"]

@@ -21,6 +21,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+def login(page, url: str, name: str, password: str, *, path: str = "/login/") -> None:  # type: ignore[no-untyped-def]
+    """Log in through the real login form (url: the server's; path: a login URL, e.g. with ?next=)."""
+    page.goto(f"{url}{path}")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """One chromium per test module. Playwright's sync API runs an event loop in this thread while it

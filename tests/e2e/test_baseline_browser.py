@@ -8,16 +8,10 @@ import pytest
 from baselining.models import BaselineSession, ContractorProfile, ContractorStatus, ReviewStatus
 from tasks.models import Task
 from tests.conftest import ARTIFACTS
+from tests.e2e.conftest import login
 from tests.factories import make_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
-
-
-def _login(page, url: str, name: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{url}/login/")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
 
 
 def test_alice_baselines_a_task_and_staff_review_it(page, remote_server, worker, users, suite) -> None:
@@ -30,7 +24,7 @@ def test_alice_baselines_a_task_and_staff_review_it(page, remote_server, worker,
     url = remote_server.url
     shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"baseline-{name}.png"), full_page=True)  # noqa: E731
 
-    _login(page, url, "alice1", "x-alice-1")
+    login(page, url, "alice1", "x-alice-1")
     page.wait_for_url("**/work/")
     page.check("input[name=agree]")
     page.click('button:has-text("Accept")')
@@ -67,7 +61,7 @@ def test_alice_baselines_a_task_and_staff_review_it(page, remote_server, worker,
     assert session.outcome == "success" and session.submission == "backup.dat"
 
     page.click("text=Log out")
-    _login(page, url, "staff1", "x-staff-1")
+    login(page, url, "staff1", "x-staff-1")
     page.goto(f"{url}/work/review/")
     page.click(f"a[href='/work/review/{session.pk}/']")
     page.wait_for_selector("#record-review")

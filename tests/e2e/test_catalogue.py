@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from tasks.models import Task, TaskStatus
 from tests.conftest import ARTIFACTS
+from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -15,10 +16,7 @@ def test_staff_browse_catalogue(page, live_server, demo_suite) -> None:
     get_user_model().objects.create_user("staff", password="staff-pass-1", is_staff=True)
     get_user_model().objects.create_user("alice", password="alice-pass-1")
 
-    page.goto(f"{live_server.url}/")
-    page.fill("input[name=username]", "staff")
-    page.fill("input[name=password]", "staff-pass-1")
-    page.click("button[type=submit]")
+    login(page, live_server.url, "staff", "staff-pass-1", path="/")
     page.wait_for_url("**/tasks/")
     rows = page.locator("tbody tr")
     assert rows.count() == Task.objects.count()
@@ -47,9 +45,7 @@ def test_staff_browse_catalogue(page, live_server, demo_suite) -> None:
 
     page.click("text=Log out")
     page.wait_for_url("**/login/")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", "alice-pass-1")
-    page.click("button[type=submit]")
+    login(page, live_server.url, "alice", "alice-pass-1")
     page.wait_for_selector("text=My work")
     resp = page.goto(f"{live_server.url}/tasks/")
     assert resp is not None and resp.status == 403

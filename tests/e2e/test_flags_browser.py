@@ -15,16 +15,10 @@ from baselining.services.sessions import clock_events
 from tasks.models import Flag, FlagStatus, Task, TaskStatus
 from tasks.services.importer import tasks_import
 from tests.conftest import ARTIFACTS, EXAMPLES
+from tests.e2e.conftest import login
 from tests.factories import make_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
-
-
-def _login(page, url: str, name: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{url}/login/")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
 
 
 def test_bob_reports_staff_confirm_fix_and_the_task_returns(
@@ -40,7 +34,7 @@ def test_bob_reports_staff_confirm_fix_and_the_task_returns(
     url = remote_server.url
     shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"flags-{name}.png"), full_page=True)  # noqa: E731
 
-    _login(page, url, "bob1", "x-bob-1")
+    login(page, url, "bob1", "x-bob-1")
     page.wait_for_url("**/work/")
     page.click("#next-task")
     page.click("#start")
@@ -68,7 +62,7 @@ def test_bob_reports_staff_confirm_fix_and_the_task_returns(
     assert task not in [c.task for c in eligible_tasks(contractor=users["alice"], kind="baseline")]
 
     page.click("text=Log out")
-    _login(page, url, "staff1", "x-staff-1")
+    login(page, url, "staff1", "x-staff-1")
     assert page.inner_text("#open-flags") == "1"
     page.click("a:has-text('Flags')")
     page.click(f"a:has-text('#{flag.pk}')")

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 
 from horizons.models import AgentRun
 from tests.conftest import ARTIFACTS
+from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 METR = Path("/work/shared/data/metr/all_runs_2025-01-28.jsonl")
@@ -19,10 +20,7 @@ DATES = Path(django_settings.BASE_DIR) / "examples" / "horizons" / "release_date
 def test_staff_upload_runs_and_read_the_horizons(page, live_server, settings) -> None:
     settings.HORIZON_BOOTSTRAP = 300
     get_user_model().objects.create_user("staff", password="staff-pass-1", is_staff=True)
-    page.goto(f"{live_server.url}/login/?next=/horizons/")
-    page.fill("input[name=username]", "staff")
-    page.fill("input[name=password]", "staff-pass-1")
-    page.click("button[type=submit]")
+    login(page, live_server.url, "staff", "staff-pass-1", path="/login/?next=/horizons/")
     page.wait_for_url("**/horizons/")
     page.set_input_files("input[name=runs]", str(METR))
     page.check("input[name=human_times][value=file]")

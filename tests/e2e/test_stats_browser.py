@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 
 from baselining.synthetic import generate_suite
 from tests.conftest import ARTIFACTS
+from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,10 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_staff_read_the_dashboard(page, live_server) -> None:
     generate_suite(n_tasks=80, attempts_per_task=6, seed=11, tasks_per_family=8)
     get_user_model().objects.create_user("staff", password="staff-pass-1", is_staff=True)
-    page.goto(f"{live_server.url}/login/?next=/stats/")
-    page.fill("input[name=username]", "staff")
-    page.fill("input[name=password]", "staff-pass-1")
-    page.click("button[type=submit]")
+    login(page, live_server.url, "staff", "staff-pass-1", path="/login/?next=/stats/")
     page.wait_for_url("**/stats/")
     figures = page.locator("figure.plot svg")
     assert figures.count() == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ARTIFACTS
+from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -22,10 +23,7 @@ def _wait_screen(page, text: str, timeout: float = 20_000) -> None:  # type: ign
 @pytest.mark.parametrize("mode", ["embedded", "remote"])
 def test_type_reload_same_shell_and_screen(page, request, users, suite, mode) -> None:
     server = request.getfixturevalue(f"{mode}_server")
-    page.goto(f"{server.url}/login/")
-    page.fill("input[name=username]", "staff1")
-    page.fill("input[name=password]", "x-staff-1")
-    page.click("button[type=submit]")
+    login(page, server.url, "staff1", "x-staff-1")
     page.wait_for_url("**/tasks/")
     page.click("text=Try a task")
     page.click("button[data-task='ssh_key/find_key']")
