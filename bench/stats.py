@@ -238,7 +238,6 @@ def main() -> None:
 def run(args: argparse.Namespace, tmp: Path) -> None:
     import django
 
-
     django.setup()
     import pandas as pd
     from django.core.management import call_command
