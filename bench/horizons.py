@@ -17,6 +17,7 @@ was 20-30x slower per fit than single-threaded, which would flatter the ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -31,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from baselining.horizons import FitOptions, bootstrap_counts, fit_agents, prepare_runs  # noqa: E402
 
-RUNS = Path("/work/shared/data/metr/all_runs_2025-01-28.jsonl")
+RUNS = Path(os.environ.get("METR_RUNS", "/work/shared/data/metr/all_runs_2025-01-28.jsonl"))
 BOUNDS = ["p50_low", "p50_high", "p80_low", "p80_high"]
 
 

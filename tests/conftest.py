@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,15 @@ from tasks.services.importer import ImportReport, tasks_import
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "tasks"
 ARTIFACTS = REPO / "test-artifacts"
+# METR's public runs (January 2025), provided on this kind of machine; METR_RUNS points elsewhere.
+METR_RUNS = Path(os.environ.get("METR_RUNS", "/work/shared/data/metr/all_runs_2025-01-28.jsonl"))
+
+
+def metr_runs() -> Path:
+    """The METR run file; a test that needs it fails (never skips) without it, saying where it looked."""
+    if not METR_RUNS.is_file():
+        pytest.fail(f"METR's run file is missing: {METR_RUNS} (set METR_RUNS to its path)")
+    return METR_RUNS
 
 
 @pytest.fixture(autouse=True)

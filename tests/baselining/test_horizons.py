@@ -4,7 +4,6 @@ known logistic parameters, and the documented edge cases. No database."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,8 +22,8 @@ from baselining.horizons import (
     replicate_horizons,
     success_curve,
 )
+from tests.conftest import metr_runs
 
-METR_RUNS = Path("/work/shared/data/metr/all_runs_2025-01-28.jsonl")
 REQUIRED = [
     "agent", "n_runs", "n_tasks", "weighted_success", "slope", "intercept",
     "p50_minutes", "p50_low", "p50_high", "p80_minutes", "p80_low", "p80_high",
@@ -33,9 +32,7 @@ REQUIRED = [
 
 @pytest.fixture(scope="module")
 def metr() -> pd.DataFrame:
-    if not METR_RUNS.exists():
-        pytest.skip(f"{METR_RUNS} not present")
-    runs = pd.read_json(METR_RUNS, lines=True)
+    runs = pd.read_json(metr_runs(), lines=True)
     return runs.loc[runs["alias"] != "human"].rename(columns={"alias": "agent"}).reset_index(drop=True)
 
 

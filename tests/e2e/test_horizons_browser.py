@@ -9,11 +9,10 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 
 from horizons.models import AgentRun
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, metr_runs
 from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-METR = Path("/work/shared/data/metr/all_runs_2025-01-28.jsonl")
 DATES = Path(django_settings.BASE_DIR) / "examples" / "horizons" / "release_dates.csv"
 
 
@@ -22,7 +21,7 @@ def test_staff_upload_runs_and_read_the_horizons(page, live_server, settings) ->
     get_user_model().objects.create_user("staff", password="staff-pass-1", is_staff=True)
     login(page, live_server.url, "staff", "staff-pass-1", path="/login/?next=/horizons/")
     page.wait_for_url("**/horizons/")
-    page.set_input_files("input[name=runs]", str(METR))
+    page.set_input_files("input[name=runs]", str(metr_runs()))
     page.check("input[name=human_times][value=file]")
     page.set_input_files("input[name=release_dates]", str(DATES))
     page.click("#runs-upload button[type=submit]")

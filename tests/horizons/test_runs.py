@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,6 @@ from horizons.services import RunsImportError, runs_import
 from tasks.models import Flag, Task
 
 pytestmark = pytest.mark.django_db
-METR = Path("/work/shared/data/metr/all_runs_2025-01-28.jsonl")
 
 
 def _runs(
