@@ -152,7 +152,7 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
     return None if a is None or b is None else (b - a).total_seconds()
 
 
-def _url_for_uuid(name: str, base_url: str) -> Callable[[UUID | str], str]:
+def url_for_uuid(name: str, base_url: str) -> Callable[[UUID | str], str]:
     """base_url + reverse(name, args=[id]) for a URL whose one argument is a <uuid:...>, reversed once, at the
     first call: per row, reverse() costs more than the rest of the row."""
     parts: list[str] = []
@@ -168,7 +168,7 @@ def _url_for_uuid(name: str, base_url: str) -> Callable[[UUID | str], str]:
 
 def baselines_table(filters: ExportFilters, base_url: str = "") -> Iterator[list[Any]]:
     yield list(BASELINES_COLUMNS)
-    recording_url = _url_for_uuid("terminal:recording", base_url)
+    recording_url = url_for_uuid("terminal:recording", base_url)
     for r in attempt_rows(filters).iterator(chunk_size=CHUNK):
         wall = _seconds(r["started_at"], r["ended_at"])
         working = r["working_seconds"]

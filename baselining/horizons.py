@@ -376,7 +376,9 @@ def _newton(
 # --- Horizons --------------------------------------------------------------------------------------------
 
 
-def success_curve(slope: float, intercept: float, minutes: np.ndarray) -> np.ndarray:
+def success_curve(
+    slope: float | np.ndarray, intercept: float | np.ndarray, minutes: np.ndarray
+) -> np.ndarray:
     """The fitted probability of success at these task lengths."""
     return np.asarray(expit(intercept + slope * np.log2(np.asarray(minutes, dtype=float))))
 

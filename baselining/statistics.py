@@ -8,7 +8,6 @@ biases long tasks downwards. The maximum-likelihood fit below uses both.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,19 +25,13 @@ class GeometricSummary:
 
 
 def geometric_summary(minutes: list[float], level: float = 0.95) -> GeometricSummary | None:
-    """Geometric mean, geometric SD and a t-interval for the geometric mean (on the log scale)."""
+    """Geometric mean, geometric SD and a t-interval for the geometric mean (on the log scale): one group
+    of the per-task computation below."""
     x = np.asarray([m for m in minutes if m > 0], dtype=float)
     if x.size == 0:
         return None
-    logs = np.log(x)
-    mean = float(logs.mean())
-    if x.size == 1:
-        return GeometricSummary(1, math.exp(mean), 1.0, math.nan, math.nan)
-    sd = float(logs.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, df=x.size - 1)) * sd / math.sqrt(x.size)
-    return GeometricSummary(
-        int(x.size), math.exp(mean), math.exp(sd), math.exp(mean - half), math.exp(mean + half)
-    )
+    row = _log_summary(pd.Series(np.log(x), index=np.zeros(x.size, dtype=int)), level).iloc[0]
+    return GeometricSummary(int(row["n"]), *(float(row[c]) for c in ("gmean", "gsd", "ci_low", "ci_high")))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from baselining.horizons import FitOptions, HorizonResult, doubling_time, fit_agents, success_curve
@@ -88,10 +87,11 @@ def discrepancies(analysis: Analysis, *, min_runs: int = 2, gap: float = 0.6) ->
     g = g.loc[g["n"] >= min_runs].reset_index()
     g = g.join(fits, on="agent")
     g = g.loc[g["slope"].notna()]
-    g["predicted"] = [
-        float(success_curve(s, i, np.array([m]))[0])
-        for s, i, m in zip(g["slope"], g["intercept"], g["minutes"], strict=True)
-    ]
+    g["predicted"] = success_curve(
+        g["slope"].to_numpy(dtype=float),
+        g["intercept"].to_numpy(dtype=float),
+        g["minutes"].to_numpy(dtype=float),
+    )
     g["gap"] = g["observed"] - g["predicted"]
     rows = []
     for kind, mask in ((TOO_EASY, g["gap"] >= gap), (TOO_HARD, g["gap"] <= -gap)):

@@ -170,33 +170,38 @@ def without_humans(rows: list[ParsedRun]) -> tuple[list[ParsedRun], list[str]]:
     return [r for r in rows if r.agent.lower() != HUMAN_ALIAS], [note]
 
 
+def usable_runs(
+    rows: list[ParsedRun], human_times: str
+) -> tuple[list[ParsedRun], dict[str, float], list[str]]:
+    """The runs that can be fitted, the platform's human times (when asked for), and a report of what was
+    left out: METR's human rows, runs on tasks without a platform time."""
+    rows, left_out = without_humans(rows)
+    known: dict[str, float] = {}
+    if human_times == HumanTimes.PLATFORM:
+        known = platform_human_minutes()
+        left_out += _left_out_report([r.task_id for r in rows if r.task_id not in known])
+        rows = [r for r in rows if r.task_id in known]
+    return rows, known, left_out
+
+
 def runs_frame(rows: list[ParsedRun], human_times: str) -> tuple[pd.DataFrame, list[str]]:
     """The rows as fit_agents wants them, with human times from the chosen source; and what was left out."""
-    rows, notes = without_humans(rows)
-    left_out: list[str] = []
-    records = []
-    known = platform_human_minutes() if human_times == HumanTimes.PLATFORM else {}
-    for r in rows:
-        minutes = r.human_minutes
-        if human_times == HumanTimes.PLATFORM:
-            minutes = known.get(r.task_id)
-            if minutes is None:
-                left_out.append(r.task_id)
-                continue
-        records.append(
-            {
-                "agent": r.agent,
-                "task_id": r.task_id,
-                "task_family": r.task_family,
-                "human_minutes": minutes,
-                "score": r.score,
-                "score_binarized": r.score_binarized,
-            }
-        )
+    rows, known, left_out = usable_runs(rows, human_times)
     frame = pd.DataFrame.from_records(
-        records, columns=["agent", "task_id", "task_family", "human_minutes", "score", "score_binarized"]
+        [
+            (
+                r.agent,
+                r.task_id,
+                r.task_family,
+                known.get(r.task_id, r.human_minutes),
+                r.score,
+                r.score_binarized,
+            )
+            for r in rows
+        ],
+        columns=["agent", "task_id", "task_family", "human_minutes", "score", "score_binarized"],
     )
-    return frame, notes + _left_out_report(left_out)
+    return frame, left_out
 
 
 def _left_out_report(task_ids: list[str]) -> list[str]:
@@ -214,12 +219,8 @@ def runs_import(
     *, data: bytes, name: str, human_times: str = HumanTimes.PLATFORM, by: Any = None
 ) -> ImportResult:
     """Parse, check and store a file of runs, all or nothing."""
-    rows, left_out = without_humans(parse_runs(data, name, human_times))
+    rows, _, left_out = usable_runs(parse_runs(data, name, human_times), human_times)
     tasks = {t.task_id: t for t in Task.objects.select_related("family")}
-    if human_times == HumanTimes.PLATFORM:
-        known = platform_human_minutes()
-        left_out += _left_out_report([r.task_id for r in rows if r.task_id not in known])
-        rows = [r for r in rows if r.task_id in known]
     with transaction.atomic():
         batch = RunBatch.objects.create(
             source=name[:300], human_times=human_times, created_by=by, report=left_out

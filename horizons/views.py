@@ -72,7 +72,9 @@ def horizons(request: HttpRequest) -> HttpResponse:
 def _with_tasks(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """Attach the platform task (if any) to each signal, so staff can flag it in one click."""
     ids = {str(r["task_id"]) for r in rows}
-    tasks = {t.task_id: t for t in Task.objects.select_related("family") if t.task_id in ids}
+    names = {i.partition("/")[2] for i in ids}
+    candidates = Task.objects.filter(name__in=names).select_related("family")  # one query, not the suite
+    tasks = {t.task_id: t for t in candidates if t.task_id in ids}
     for r in rows:
         r["task"] = tasks.get(str(r["task_id"]))
     return rows

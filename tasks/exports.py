@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.urls import reverse
-
+from baselining.exports import url_for_uuid
 from baselining.selectors import ExportFilters, date_window
 from tasks.models import Flag
 
@@ -37,10 +36,11 @@ def flags_table(filters: ExportFilters, base_url: str = "") -> Iterator[list[Any
     if filters.status:
         qs = qs.filter(task__status=filters.status)
     qs = qs.filter(date_window(filters, "created_at"))
+    replay_url = url_for_uuid("terminal:replay", base_url)
     for f in qs.iterator(chunk_size=1000):
         replay = ""
         if f.terminal_session_id:
-            replay = base_url + reverse("terminal:replay", args=[f.terminal_session_id])
+            replay = replay_url(f.terminal_session_id)
             if f.recording_offset is not None:
                 replay += f"?t={f.recording_offset:.1f}"
         yield [

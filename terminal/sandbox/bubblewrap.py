@@ -35,6 +35,7 @@ from .base import (
     AGENT_UID,
     FAMILY_ROOT,
     HELPER_DIR,
+    HELPER_SRC,
     PATH,
     Backend,
     ExecResult,
@@ -48,7 +49,6 @@ from .base import (
 log = logging.getLogger(__name__)
 
 LAUNCHER = Path(__file__).with_name("userns_launch.py")
-HELPER_SRC = Path(__file__).resolve().parents[2] / "tasks" / "helper"
 UID_RANGE = 65536
 VAR_TMP_MB = 64
 MAX_SLOTS = 4096

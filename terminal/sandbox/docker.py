@@ -42,6 +42,7 @@ from .base import (
     AGENT_UID,
     FAMILY_ROOT,
     HELPER_DIR,
+    HELPER_SRC,
     NEED_INSTALL,
     PATH,
     Backend,
@@ -55,7 +56,6 @@ from .base import (
 
 log = logging.getLogger(__name__)
 
-HELPER_SRC = Path(__file__).resolve().parents[2] / "tasks" / "helper"
 LABEL = "org.baselines.sandbox"
 OWNER_LABEL = "org.baselines.owner"
 ROOT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL"]
