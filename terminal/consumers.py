@@ -100,6 +100,15 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     async def close_client(self, code: int) -> None:
         await self.close(code=code)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch closes stale database connections before every message, a thread hop each
+        # time. Terminal frames touch no database (what does runs in database_sync_to_async, which does
+        # that itself), and an acknowledgement comes for every output frame: they skip it.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         # Channels' default decodes text; keep it, but never let one bad frame end the connection.
         try:

@@ -28,7 +28,14 @@ class FakeClock:
         return self.t
 
 
-ALPHABET = "abcxyz 0123456789\r\n\t\x1b[31m\x1b[0m" + "éüßøñ" + "日本語中文" + "🙂🚀" + "\u200d\u0301"
+ALPHABET = (
+    "abcxyz 0123456789\r\n\t\x1b[31m\x1b[0m"
+    + '"\\/\x00\x07\x08\x0c\x1f\x7f'
+    + "éüßøñ"
+    + "日本語中文"
+    + "🙂🚀"
+    + "\u200d\u0301"
+)
 
 
 def _random_text(rng: random.Random, n: int) -> str:
@@ -39,6 +46,26 @@ def _split_bytes(rng: random.Random, data: bytes) -> list[bytes]:
     """Cut anywhere, including inside multibyte characters."""
     cuts = sorted(rng.sample(range(1, len(data)), k=min(len(data) - 1, rng.randint(0, 4))))
     return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+def test_any_bytes_are_recorded_as_their_utf8_decoding(tmp_path: Path) -> None:
+    """Every byte value, invalid UTF-8 included, cut anywhere: what a parser reads back is what the
+    bytes decode to (invalid sequences as U+FFFD), JSON escapes and all, and ASCII stays as it came."""
+    rng = random.Random(7)
+    blob = bytes(range(256)) * 4 + bytes(rng.randrange(256) for _ in range(20_000))
+    blob += "日本語🙂".encode() * 50 + b'plain "quoted" \\ back\\slash\r\n' * 50
+    path = tmp_path / "bytes.cast"
+    w = AsciicastWriter(path, width=80, height=24, clock=FakeClock())
+    pos = 0
+    while pos < len(blob):
+        step = rng.choice([1, 2, 3, 7, 100, 4096])
+        w.output(blob[pos : pos + step])
+        pos += step
+    w.close()
+    with open_from_url(str(path)) as cast:
+        parsed = "".join(e[2] for e in cast.events() if e[1] == "o")
+    assert parsed == blob.decode("utf-8", "replace")
+    assert path.read_bytes().decode("utf-8")  # the file itself is valid UTF-8
 
 
 def test_10000_random_events_round_trip_through_asciinemas_parser(tmp_path: Path) -> None:

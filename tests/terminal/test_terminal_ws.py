@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import time
+from pathlib import Path
 
 import pytest
 import websockets
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 
 from terminal import protocol
 from terminal.models import SessionStatus, TerminalSession
@@ -249,6 +252,7 @@ def test_protocol_frames_round_trip() -> None:
 
 SLOW_START = """
 import time
+from pathlib import Path
 
 class TaskFamily:
     @staticmethod
@@ -324,3 +328,62 @@ def test_reaping_ends_sandboxes_whose_session_is_over(remote_server, users, suit
     TS.objects.filter(pk=stale.pk).update(status=SessionStatus.ENDED, ended_at=stale.created_at)
     assert terminal_reap() == [str(stale.pk)]
     assert terminal_reap() == []
+
+
+def _copiers(parent: int) -> set[int]:
+    """The terminal copiers (`cat`, after setpriv) that are children of a process."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("Name") == "cat" and int(fields.get("PPid", "0")) == parent:
+            found.add(int(entry))
+    return found
+
+
+def _gone(pids: set[int], timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(os.path.exists(f"/proc/{pid}") for pid in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_copiers_end_with_their_shell_their_session_and_a_killed_host(remote_server, users, suite) -> None:
+    """Each shell's two copiers (output and input) are reaped when the shell exits and a new one starts,
+    when the session ends, and die with a session host killed outright (none left behind, no zombies)."""
+    assert remote_server.host is not None
+    host = remote_server.host.pid
+    first, second = new_session(users["alice"]), new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = await remote_server.shell(first, users["alice"])
+        await run(c, "true")
+        before = _copiers(host)
+        assert len(before) == 2
+        await c.send_input("exit\r")
+        await c.wait_for("starting a new login shell", timeout=20)
+        await run(c, "true")  # the new shell answers, on new copiers
+        assert _gone(before), "the exited shell's copiers are still there"
+        firsts = _copiers(host)
+        assert len(firsts) == 2
+        d = await remote_server.shell(second, users["alice"])
+        await run(d, "true")
+        seconds = _copiers(host) - firsts
+        assert len(seconds) == 2
+        await d.close()
+        await sync_to_async(remote_server.end_session)(second, users["alice"])
+        assert _gone(seconds), "an ended session's copiers are still there"
+        assert _copiers(host) == firsts
+        await c.close()
+        os.kill(host, signal.SIGKILL)
+        assert _gone(firsts), "copiers outlived the killed session host"
+
+    async_to_sync(scenario)()
+    remote_server.host = None
