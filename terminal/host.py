@@ -204,7 +204,7 @@ class Attachment:
 # of PIPE_SIZE. The PTY's own kernel buffer is small, so a shell whose output is read by the event loop
 # waits whenever the loop is busy (recording, WebSocket sends); the copier keeps it writing meanwhile, and
 # the loop reads the pipe in large batches. Measured (bench/terminal.py's pipeline rows): the same sandboxed
-# `cat` read by a loop doing 10 ms of work per MB: 51 MB/s from the PTY, 94 MB/s through the copier.
+# `cat` read by a loop doing 10 ms of work per MB: 52 MB/s from the PTY, 90 MB/s through the copier.
 # The master's O_NONBLOCK flag is shared by every descriptor of it, and the copier needs it blocking, so input
 # takes a copier too (a pipe to `cat` writing the master). Both die with this process (setpriv's pdeathsig),
 # and the output copier ends, closing its pipe, when the shell's side of the PTY is gone (read() gives EIO).

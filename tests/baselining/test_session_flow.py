@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -95,8 +96,8 @@ def test_claim_start_pause_solve_submit_score(remote_server, worker, users, suit
     assignment.refresh_from_db()
     assert (assignment.status, assignment.success) == (AssignmentStatus.COMPLETED, True)
     wait_until(lambda: type(terminal).objects.get(pk=terminal.pk).status == SessionStatus.ENDED)
-    markers = [line for line in terminal.recording_path.read_text().splitlines() if '"m"' in line]
-    assert [m.rsplit(", ", 1)[1].strip('"]') for m in markers] == [
+    cast = [json.loads(line) for line in terminal.recording_path.read_text().splitlines()[1:]]
+    assert [e[2] for e in cast if e[1] == "m"] == [
         "start",
         "pause",
         "resume",
