@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import fcntl
 import logging
+import mmap
 import os
 import struct
 import subprocess
@@ -147,12 +148,13 @@ GONE = "this session's sandbox no longer exists (the session host restarted or t
 class RingBuffer:
     """The last `size` bytes of output, addressed by absolute offsets since the session started.
 
-    A fixed circular buffer: appending copies the bytes once into place, nothing is ever moved.
+    A fixed circular buffer: appending copies the bytes once into place, nothing is ever moved. It is
+    anonymous memory: pages a quiet session never writes are never committed.
     """
 
     def __init__(self, size: int = RING_SIZE) -> None:
         self.size = size
-        self.buf = bytearray(size)
+        self.buf = mmap.mmap(-1, size)
         self.end = 0  # absolute offset just after the newest byte
 
     @property
@@ -175,8 +177,8 @@ class RingBuffer:
             return b""
         pos = offset % self.size
         if pos + n <= self.size:
-            return bytes(self.buf[pos : pos + n])
-        return bytes(self.buf[pos:]) + bytes(self.buf[: pos + n - self.size])
+            return self.buf[pos : pos + n]
+        return self.buf[pos:] + self.buf[: pos + n - self.size]
 
     def replay_start(self) -> int:
         """Where a client that must start over begins: the oldest byte, or once the ring has wrapped, the
@@ -212,33 +214,60 @@ PIPE_SIZE = 1024 * 1024
 COPIER = ("setpriv", "--pdeathsig", "KILL", "--", "cat")
 
 
+def _copier(src: int, dst: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        COPIER,
+        stdin=src,
+        stdout=dst,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+        start_new_session=True,  # a Ctrl-C to the server's process group is not for them
+    )
+
+
 class Pty:
     """A shell's PTY master and the two copiers between it and this process."""
 
     def __init__(self, master: int) -> None:
         self.master = master  # blocking, held for window-size changes; the copiers do the I/O
-        out_r, out_w = os.pipe()
-        in_r, in_w = os.pipe()
-        with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
-            fcntl.fcntl(out_w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         self.copiers: list[subprocess.Popen[bytes]] = []
+        fds: list[int] = []
         try:
+            out_r, out_w = os.pipe()
+            fds += (out_r, out_w)
+            in_r, in_w = os.pipe()
+            fds += (in_r, in_w)
+            with contextlib.suppress(OSError):  # beyond pipe-max-size or the user's quota: what we get
+                fcntl.fcntl(out_w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
             for src, dst in ((master, out_w), (in_r, master)):
-                self.copiers.append(
-                    subprocess.Popen(COPIER, stdin=src, stdout=dst, stderr=subprocess.DEVNULL, close_fds=True)
-                )
+                self.copiers.append(_copier(src, dst))
         except BaseException:
-            for fd in (out_r, in_w):
+            for fd in fds:
                 os.close(fd)
             self.kill()
+            self.reap()
             raise
-        finally:
-            os.close(out_w)
-            os.close(in_r)
+        os.close(out_w)
+        os.close(in_r)
         os.set_blocking(out_r, False)
         os.set_blocking(in_w, False)
         self.output = out_r  # what the shell prints (non-blocking)
         self.input = in_w  # what is typed (non-blocking)
+
+    def replace_input(self) -> None:
+        """A new input copier and pipe, for one that died (killed from outside); the shell never notices."""
+        in_r, in_w = os.pipe()
+        try:
+            copier = _copier(in_r, self.master)
+        except BaseException:
+            os.close(in_w)
+            raise
+        finally:
+            os.close(in_r)
+        os.close(self.input)
+        os.set_blocking(in_w, False)
+        self.input = in_w
+        self.copiers = [p for p in self.copiers if p.poll() is None] + [copier]  # poll() reaps the dead
 
     def close(self) -> None:
         """Close this process's descriptors; the copiers then end (EOF on input, EPIPE or EIO on output)."""
@@ -377,8 +406,8 @@ class LiveSession:
         self.feed(f"\r\n[shell exited with status {status}; starting a new login shell]\r\n".encode())
         try:
             self.spawn_shell()
-        except SandboxError as exc:
-            self.host.spawn(self.host.close(self.id, f"the sandbox is gone: {exc}"))
+        except (SandboxError, OSError) as exc:
+            self.host.spawn(self.host.close(self.id, f"could not start a new shell: {exc}"))
 
     def _close_pty(self) -> None:
         self._stop_reading()  # first: it unregisters the pipe from the loop
@@ -414,11 +443,14 @@ class LiveSession:
             n = os.write(self.pty.input, data)
         except BlockingIOError:
             n = 0
-        except OSError:
-            return
+        except OSError as exc:
+            if not self._input_lost(exc):
+                return
+            n = 0
         if n < len(data):  # the shell is not reading (a big paste): queue and write when it can take more
+            if not self._pending_input:
+                self.loop.add_writer(self.pty.input, self._on_writable)
             self._pending_input += data[n:]
-            self.loop.add_writer(self.pty.input, self._on_writable)
 
     def _on_writable(self) -> None:
         if self.pty is None:
@@ -427,11 +459,32 @@ class LiveSession:
             n = os.write(self.pty.input, self._pending_input[:MAX_FRAME])
         except BlockingIOError:
             return
-        except OSError:
-            n = len(self._pending_input)
+        except OSError as exc:
+            if not self._input_lost(exc):
+                self._pending_input.clear()
+            return  # the writer is registered again on the new pipe, or input is over
         del self._pending_input[:n]
         if not self._pending_input:
             self.loop.remove_writer(self.pty.input)
+
+    def _input_lost(self, exc: OSError) -> bool:
+        """The input copier is gone (killed from outside): start another on the same PTY, so the shell is
+        never left deaf. False (and the session ends) if that fails too."""
+        pty = self.pty
+        if pty is None:
+            return False
+        log.warning("session %s: the input copier is gone (%s); starting another", self.id, exc)
+        if self._pending_input:
+            self.loop.remove_writer(pty.input)
+        try:
+            pty.replace_input()
+        except OSError as again:
+            self._pending_input.clear()
+            self.host.spawn(self.host.close(self.id, f"the terminal's input is broken: {again}"))
+            return False
+        if self._pending_input:
+            self.loop.add_writer(pty.input, self._on_writable)
+        return True
 
     def resize(self, cols: int, rows: int) -> None:
         if (cols, rows) == (self.cols, self.rows):
@@ -664,7 +717,7 @@ class SessionHost:
                     self.spawn(back(session.id, datetime.now(UTC)))
         ring = session.ring
         if offset < ring.start or offset > ring.end:
-            # Too old (or bogus): start clean from the oldest byte we still hold.
+            # Too old (or bogus): start clean from the oldest line we still hold.
             await client.send_frame(protocol.reset_frame())
             offset = ring.replay_start()
         att.sent = offset

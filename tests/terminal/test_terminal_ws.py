@@ -372,6 +372,13 @@ def test_copiers_end_with_their_shell_their_session_and_a_killed_host(remote_ser
         await c.wait_for("starting a new login shell", timeout=20)
         await run(c, "true")  # the new shell answers, on new copiers
         assert _gone(before), "the exited shell's copiers are still there"
+        # The input copier killed from outside: the next keystroke finds its pipe broken, and a new copier
+        # delivers it to the same shell (its variables intact) instead of a terminal that ignores typing.
+        await run(c, "export KEPT=yes")
+        (input_copier,) = [p for p in _copiers(host) if os.readlink(f"/proc/{p}/fd/0").startswith("pipe:")]
+        os.kill(input_copier, signal.SIGKILL)
+        assert (await run(c, "echo still-$KEPT")).split()[-1] == "still-yes"
+        assert _gone({input_copier}), "the killed copier was not reaped"
         firsts = _copiers(host)
         assert len(firsts) == 2
         d = await remote_server.shell(second, users["alice"])
