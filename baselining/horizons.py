@@ -71,7 +71,7 @@ def prepare_runs(runs: pd.DataFrame, weighting: str = "invsqrt") -> pd.DataFrame
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {WEIGHTINGS}, not {weighting!r}")
-    value = _outcome(runs)
+    value = outcome(runs)
     minutes = pd.to_numeric(runs["human_minutes"], errors="coerce")
     keep = (value.notna() & minutes.notna() & (minutes > 0)).to_numpy()
     df = runs.loc[keep].reset_index(drop=True)
@@ -85,7 +85,7 @@ def prepare_runs(runs: pd.DataFrame, weighting: str = "invsqrt") -> pd.DataFrame
     return _split_fractional(df, value.to_numpy(dtype=float)[keep].clip(0.0, 1.0))
 
 
-def _outcome(runs: pd.DataFrame) -> pd.Series:
+def outcome(runs: pd.DataFrame) -> pd.Series:
     """score_binarized where present (per row), else score."""
     nan = pd.Series(np.nan, index=runs.index)
     binarized = pd.to_numeric(runs["score_binarized"], errors="coerce") if "score_binarized" in runs else nan

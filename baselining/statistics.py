@@ -191,7 +191,7 @@ TASK_STAT_COLUMNS = [
 
 
 def _log_summary(logs: pd.Series, level: float) -> pd.DataFrame:
-    """Geometric mean, geometric SD and a t-interval per group of log minutes (as geometric_summary)."""
+    """Geometric mean, geometric SD and a t-interval per group of log minutes."""
     g = logs.groupby(level=0)
     n, mean, sd = g.count(), g.mean(), g.std(ddof=1)
     tq = pd.Series(stats.t.ppf(0.5 + level / 2, df=np.maximum(n - 1, 1)), index=n.index)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from baselining.horizons import FitOptions, HorizonResult, doubling_time, fit_agents, success_curve
+from baselining.horizons import FitOptions, HorizonResult, doubling_time, fit_agents, outcome, success_curve
 from horizons.models import Agent, AgentRun, HumanTimes
 from horizons.services import platform_human_minutes
 
@@ -42,19 +42,26 @@ class Analysis:
     result: HorizonResult | None
     trend: dict[str, object] | None
     left_out: list[str]
+    dates: dict[str, object]  # agent -> release date, for the trend
 
 
-def analyse(options: FitOptions, runs: pd.DataFrame | None = None) -> Analysis:
+def stored_release_dates() -> dict[str, object]:
+    return dict(Agent.objects.filter(release_date__isnull=False).values_list("name", "release_date"))
+
+
+def analyse(
+    options: FitOptions, runs: pd.DataFrame | None = None, dates: dict[str, object] | None = None
+) -> Analysis:
+    """Fit every agent; the trend against release dates (the stored ones unless dates are given)."""
     left_out: list[str] = []
     if runs is None:
         runs, left_out = stored_runs()
+    if dates is None:
+        dates = stored_release_dates()
     if runs.empty:
-        return Analysis(runs, None, None, left_out)
+        return Analysis(runs, None, None, left_out, dates)
     result = fit_agents(runs, options)
-    dates: dict[str, object] = dict(
-        Agent.objects.filter(release_date__isnull=False).values_list("name", "release_date")
-    )
-    return Analysis(runs, result, trend(result, dates), left_out)
+    return Analysis(runs, result, trend(result, dates), left_out, dates)
 
 
 def trend(result: HorizonResult, dates: dict[str, object]) -> dict[str, object] | None:
@@ -80,7 +87,7 @@ def discrepancies(analysis: Analysis, *, min_runs: int = 2, gap: float = 0.6) ->
         return pd.DataFrame(columns=["task_id", "kind", "human_minutes", "agents", "gap", "runs"])
     fits = analysis.result.table.set_index("agent")[["slope", "intercept"]]
     runs = analysis.runs.copy()
-    runs["y"] = runs["score_binarized"].where(runs["score_binarized"].notna(), runs["score"])
+    runs["y"] = outcome(runs)
     g = runs.groupby(["task_id", "agent"]).agg(
         observed=("y", "mean"), n=("y", "size"), minutes=("human_minutes", "first")
     )

@@ -10,7 +10,7 @@ from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from baselining.horizons import HorizonResult, binned_success, success_curve
+from baselining.horizons import EPOCH, HorizonResult, binned_success, success_curve
 from baselining.plots import MINUTE_TICKS, log_minutes_axis, minutes_label, svg
 
 
@@ -83,7 +83,7 @@ def trend_plot(
         ax.annotate(a, (w, p), textcoords="offset points", xytext=(4, 4), fontsize=7)
     title = "50% time horizon by release date"
     if trend is not None:
-        days = np.array([(pd.Timestamp(d) - pd.Timestamp("1970-01-01")).days for d in when])
+        days = np.array([(pd.Timestamp(d) - EPOCH).days for d in when])
         span = np.linspace(days.min(), days.max(), 50)
         slope, intercept = float(trend["slope"]), float(trend["intercept"])  # type: ignore[arg-type]
         line = 2 ** (intercept + slope * span)

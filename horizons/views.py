@@ -12,7 +12,7 @@ from baselining.horizons import FitOptions
 from config.permissions import acting_user, staff_required
 from horizons.analysis import analyse, discrepancies
 from horizons.forms import FitForm, RunsUploadForm
-from horizons.models import Agent, RunBatch
+from horizons.models import RunBatch
 from horizons.plots import agent_plot, trend_plot
 from horizons.services import RunsImportError, release_dates_import, runs_import
 from tasks.models import Task
@@ -55,15 +55,12 @@ def horizons(request: HttpRequest) -> HttpResponse:
         "n_runs": len(analysis.runs),
     }
     if analysis.result is not None:
-        dates: dict[str, object] = dict(
-            Agent.objects.filter(release_date__isnull=False).values_list("name", "release_date")
-        )
         table = analysis.result.table
         context.update(
             agents=table.to_dict("records"),
             plots=[(a, agent_plot(a, analysis.runs, analysis.result)) for a in table["agent"]],
             trend=analysis.trend,
-            trend_plot=trend_plot(analysis.result, dates, analysis.trend),
+            trend_plot=trend_plot(analysis.result, analysis.dates, analysis.trend),
             signals=_with_tasks(discrepancies(analysis).to_dict("records")),
         )
     return render(request, "horizons/index.html", context)

@@ -231,31 +231,28 @@ class Pty:
     def __init__(self, master: int) -> None:
         self.master = master  # blocking, held for window-size changes; the copiers do the I/O
         self.copiers: list[subprocess.Popen[bytes]] = []
-        fds: list[int] = []
+        self.output = self.input = -1
         try:
             out_r, out_w = os.pipe()
-            fds += (out_r, out_w)
-            in_r, in_w = os.pipe()
-            fds += (in_r, in_w)
-            with contextlib.suppress(OSError):  # beyond pipe-max-size or the user's quota: what we get
-                fcntl.fcntl(out_w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-            for src, dst in ((master, out_w), (in_r, master)):
-                self.copiers.append(_copier(src, dst))
+            self.output = out_r  # what the shell prints (non-blocking)
+            try:
+                with contextlib.suppress(OSError):  # beyond pipe-max-size or the user's quota: what we get
+                    fcntl.fcntl(out_w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+                self.copiers.append(_copier(master, out_w))
+            finally:
+                os.close(out_w)
+            os.set_blocking(out_r, False)
+            self._start_input()
         except BaseException:
-            for fd in fds:
-                os.close(fd)
+            for fd in (self.output, self.input):
+                if fd >= 0:
+                    os.close(fd)
             self.kill()
             self.reap()
             raise
-        os.close(out_w)
-        os.close(in_r)
-        os.set_blocking(out_r, False)
-        os.set_blocking(in_w, False)
-        self.output = out_r  # what the shell prints (non-blocking)
-        self.input = in_w  # what is typed (non-blocking)
 
-    def replace_input(self) -> None:
-        """A new input copier and pipe, for one that died (killed from outside); the shell never notices."""
+    def _start_input(self) -> None:
+        """A pipe, and a copier from it into the master: what is typed (self.input, non-blocking)."""
         in_r, in_w = os.pipe()
         try:
             copier = _copier(in_r, self.master)
@@ -264,10 +261,16 @@ class Pty:
             raise
         finally:
             os.close(in_r)
-        os.close(self.input)
         os.set_blocking(in_w, False)
         self.input = in_w
-        self.copiers = [p for p in self.copiers if p.poll() is None] + [copier]  # poll() reaps the dead
+        self.copiers.append(copier)
+
+    def replace_input(self) -> None:
+        """A new input copier and pipe, for one that died (killed from outside); the shell never notices."""
+        old = self.input
+        self._start_input()
+        os.close(old)
+        self.copiers = [p for p in self.copiers if p.poll() is None]  # poll() reaps the dead one
 
     def close(self) -> None:
         """Close this process's descriptors; the copiers then end (EOF on input, EPIPE or EIO on output)."""
@@ -391,7 +394,6 @@ class LiveSession:
     def _shell_exited(self, pty: Pty) -> None:
         if pty is not self.pty or self.ended:
             return
-        self._stop_reading()
         if self.proc and self.proc.poll() is None:  # the copier died first: never wait on a live shell
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, 9)

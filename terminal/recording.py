@@ -6,7 +6,7 @@ incremental UTF-8 decoder: a character split across two reads is written whole, 
 
 Output is the hot path (every byte a shell prints): ASCII chunks skip the UTF-8 decoder and events are
 serialised by orjson, whose string escaping is vectorised (bench/terminal.py's recording rows: about 1 ms
-per MB of terminal text, against 6.7 for json.dumps of the decoded text).
+per MB of terminal text, against 5-6 for json.dumps of the decoded text).
 """
 
 from __future__ import annotations

@@ -293,9 +293,8 @@ def stage_family(name: str, root: Path, on_output: Callable[[str], None] | None 
     # and get_instructions() could copy them into text that contractors read.
     spec = SandboxSpec(family_dir=snapshot, family_name=name)
     try:
-        backend = get_backend()
-        backend.prepare(spec, on_output)  # docker: the family's image, install() included
-        with backend.provision(spec) as sandbox:
+        # docker: the family's image is built here, install() included, its output reported as it comes
+        with get_backend().provision(spec, on_output) as sandbox:
             described = call_family_method(
                 sandbox, family_name=name, operation="describe", timeout=settings.TASK_IMPORT_TIMEOUT
             )

@@ -60,12 +60,17 @@ class SandboxSpec:
         return "full_internet" in self.permissions
 
 
+def home_of(user: User) -> str:
+    """A sandbox user's home and working directory: root's is the family's directory."""
+    return FAMILY_ROOT if user == "root" else AGENT_HOME
+
+
 def command_environ(user: User, spec: SandboxSpec, env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a command in a sandbox, on every backend: a login's, plus the family's required
     variables for root only (the agent never sees them), plus the caller's."""
     environ = {
         "PATH": PATH,
-        "HOME": FAMILY_ROOT if user == "root" else AGENT_HOME,
+        "HOME": home_of(user),
         "USER": user,
         "LOGNAME": user,
         "SHELL": "/bin/bash",
@@ -131,17 +136,14 @@ class Backend(abc.ABC):
     provides: frozenset[str]  # the needs (see NEED_*) this backend can satisfy
 
     @abc.abstractmethod
-    def provision(self, spec: SandboxSpec) -> Sandbox:
-        """A fresh sandbox with the family under /root and an empty /home/agent (start() not yet run)."""
+    def provision(self, spec: SandboxSpec, on_output: Callable[[str], None] | None = None) -> Sandbox:
+        """A fresh sandbox with the family under /root and an empty /home/agent (start() not yet run).
+
+        on_output hears the slow part's progress as text (docker: building the family's image)."""
 
     @abc.abstractmethod
     def check(self) -> None:
         """Raise SandboxError, saying how to fix it, if this backend cannot run on this machine."""
-
-    def prepare(self, spec: SandboxSpec, on_output: Callable[[str], None] | None = None) -> None:  # noqa: B027
-        """Do the slow part of provisioning ahead (docker: build the image), reporting progress as text.
-
-        Backends with nothing to prepare do nothing."""
 
     def reap_orphans(self) -> list[str]:
         """At a session host's start: remove sandboxes an earlier run of it left behind (after a crash).

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from . import cgroups
@@ -44,6 +45,7 @@ from .base import (
     SandboxSpec,
     User,
     command_environ,
+    home_of,
 )
 
 log = logging.getLogger(__name__)
@@ -306,7 +308,6 @@ class BubblewrapSandbox(Sandbox):
             raise SandboxError(f"sandbox {self.id} is not running")
         lim = self.spec.limits
         uid = 0 if user == "root" else AGENT_UID
-        home = FAMILY_ROOT if user == "root" else AGENT_HOME
         environ = command_environ(user, self.spec, env)
         host: list[str] = []
         if self.cgroup is not None:
@@ -328,7 +329,7 @@ class BubblewrapSandbox(Sandbox):
             host += ["/usr/bin/setsid", "--ctty"]
         if user == "agent":
             host += ["/usr/bin/setpriv", "--no-new-privs", "--inh-caps=-all", "--"]
-        host += ["/usr/bin/env", "-C", cwd or home]
+        host += ["/usr/bin/env", "-C", cwd or home_of(user)]
         return host + argv, environ
 
     def pty_command(self, *, cols: int, rows: int) -> tuple[list[str], dict[str, str]]:
@@ -443,7 +444,9 @@ class BubblewrapBackend(Backend):
             return slot, fd
         raise SandboxError("no free sandbox uid range: too many live sandboxes")
 
-    def provision(self, spec: SandboxSpec) -> BubblewrapSandbox:
+    def provision(
+        self, spec: SandboxSpec, on_output: Callable[[str], None] | None = None
+    ) -> BubblewrapSandbox:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.check()
         os.chmod(self.state_dir, 0o711)  # noqa: S103  (traversable by the sandbox uids, not listable)

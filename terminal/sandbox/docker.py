@@ -52,6 +52,7 @@ from .base import (
     SandboxSpec,
     User,
     command_environ,
+    home_of,
 )
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,6 @@ class DockerSandbox(Sandbox):
         `timeout -s KILL` inside the container is the process group's leader, so the command and anything
         it started die together; the Docker CLI or a dropped API socket would leave them running."""
         api = self.backend.client.api
-        home = FAMILY_ROOT if user == "root" else AGENT_HOME
         wrapped = ["timeout", "-s", "KILL", str(max(1, math.ceil(timeout))), *argv]
         try:
             ex = api.exec_create(
@@ -135,7 +135,7 @@ class DockerSandbox(Sandbox):
                 stdout=True,
                 stderr=True,
                 user="root" if user == "root" else f"{AGENT_UID}:{AGENT_UID}",
-                workdir=cwd or home,
+                workdir=cwd or home_of(user),
                 environment=command_environ(user, self.spec, env),
             )
             sock = api.exec_start(ex["Id"], socket=True)
@@ -306,12 +306,8 @@ class DockerBackend(Backend):
                 )
         return tag
 
-    def prepare(self, spec: SandboxSpec, on_output: Callable[[str], None] | None = None) -> None:
-        self.check()
-        self.build(spec, on_output)
-
     # -- containers -----------------------------------------------------------------------------
-    def provision(self, spec: SandboxSpec) -> DockerSandbox:
+    def provision(self, spec: SandboxSpec, on_output: Callable[[str], None] | None = None) -> DockerSandbox:
         import docker.errors
         from docker.types import Ulimit
 
@@ -320,7 +316,7 @@ class DockerBackend(Backend):
             raise SandboxError(
                 "full_internet is not available on this machine (the docker backend gives none)"
             )
-        image = self.build(spec)
+        image = self.build(spec, on_output)
         lim = spec.limits
         name = f"baselines-{uuid.uuid4().hex[:16]}"
         memory = (lim.memory_mb + lim.home_mb + lim.tmp_mb + 2 * VAR_TMP_MB) * 1024 * 1024

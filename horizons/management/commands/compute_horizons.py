@@ -9,9 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from baselining.horizons import FitOptions
-from horizons.analysis import Analysis, analyse, discrepancies, trend
-from horizons.models import Agent, HumanTimes
+from baselining.horizons import FitOptions, HorizonResult
+from horizons.analysis import Analysis, analyse, discrepancies
+from horizons.models import HumanTimes
 from horizons.plots import agent_plot, trend_plot
 from horizons.services import RunsImportError, parse_runs, runs_frame
 
@@ -48,35 +48,32 @@ class Command(BaseCommand):
                 )
             except RunsImportError as exc:
                 raise CommandError(str(exc)) from exc
-            analysis = analyse(options, frame)
+            analysis = analyse(options, frame, self._dates(o["release_dates"]))
             analysis.left_out = left_out
         else:
-            analysis = analyse(options)
+            analysis = analyse(options, dates=self._dates(o["release_dates"]))
         if analysis.result is None:
             raise CommandError("no runs with a human time to fit")
-        dates = self._dates(o["release_dates"])
-        analysis.trend = trend(analysis.result, dates)
-        self._write(Path(o["out"]), analysis, dates)
+        self._write(Path(o["out"]), analysis, analysis.result)
 
-    def _dates(self, file: str | None) -> dict[str, object]:
+    def _dates(self, file: str | None) -> dict[str, object] | None:
+        """Release dates from a file, or None: the stored ones."""
         if not file:
-            return dict(Agent.objects.filter(release_date__isnull=False).values_list("name", "release_date"))
+            return None
         import pandas as pd
 
         frame = pd.read_csv(file, dtype={"agent": "string"}, parse_dates=["release_date"])
         return {str(a): d.date() for a, d in zip(frame["agent"], frame["release_date"], strict=True)}
 
-    def _write(self, out: Path, analysis: Analysis, dates: dict[str, object]) -> None:
-        if analysis.result is None:
-            raise CommandError("no runs with a human time to fit")
+    def _write(self, out: Path, analysis: Analysis, result: HorizonResult) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        table = analysis.result.table
+        table = result.table
         extra = [c for c in table.columns if c not in TABLE_COLUMNS]
         table[TABLE_COLUMNS + extra].to_csv(out / "horizons.csv", index=False)
         discrepancies(analysis).to_csv(out / "signals.csv", index=False)
         for i, agent in enumerate(table["agent"]):
-            (out / f"agent-{i:02d}.svg").write_text(agent_plot(agent, analysis.runs, analysis.result))
-        plot = trend_plot(analysis.result, dates, analysis.trend)
+            (out / f"agent-{i:02d}.svg").write_text(agent_plot(agent, analysis.runs, result))
+        plot = trend_plot(result, analysis.dates, analysis.trend)
         if plot:
             (out / "trend.svg").write_text(plot)
         for line in analysis.left_out:
