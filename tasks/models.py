@@ -11,6 +11,17 @@ from django.db import models
 FAMILY_NAME_VALIDATOR = RegexValidator(
     r"^[A-Za-z_][A-Za-z0-9_]*\Z", "A family name is a Python module name: letters, digits and underscores."
 )
+# A task name goes into URLs, file names and METR's `family/task` ids, so it holds none of '/', '%', '?',
+# '#', spaces or control characters. '-', '.' and '=' are in METR's own task names (`easy_see=true`);
+# the first character is never '.' (no '.' or '..') nor '-' (never read as an option).
+TASK_NAME_MAX = 200
+TASK_NAME_RULE = (
+    f"1 to {TASK_NAME_MAX} letters, digits, '_', '-', '.' or '=', starting with a letter, digit or '_'"
+)
+TASK_NAME_VALIDATOR = RegexValidator(
+    rf"^[A-Za-z0-9_][A-Za-z0-9_.=-]{{0,{TASK_NAME_MAX - 1}}}\Z", f"A task name is {TASK_NAME_RULE}."
+)
+STANDARD_VERSION_MAX = 20
 
 
 class TaskFamily(models.Model):
@@ -33,7 +44,7 @@ class FamilyVersion(models.Model):
     family = models.ForeignKey(TaskFamily, on_delete=models.PROTECT, related_name="versions")
     version = models.PositiveIntegerField()
     content_digest = models.CharField(max_length=64)
-    standard_version = models.CharField(max_length=20, blank=True)
+    standard_version = models.CharField(max_length=STANDARD_VERSION_MAX, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
     methods = models.JSONField(default=list, blank=True)  # optional TaskFamily methods it defines
     required_environment_variables = models.JSONField(default=list, blank=True)
@@ -76,7 +87,7 @@ class ScoringMode(models.TextChoices):
 
 class Task(models.Model):
     family = models.ForeignKey(TaskFamily, on_delete=models.PROTECT, related_name="tasks")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=TASK_NAME_MAX, validators=[TASK_NAME_VALIDATOR])
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.DRAFT)
     target_baselines = models.PositiveIntegerField(default=3, help_text="Successful baselines wanted.")
     latest_version = models.ForeignKey(
