@@ -226,19 +226,28 @@ class BubblewrapSandbox(Sandbox):
         cgroup_args: list[str] = []
         for f in self.cgroup.procs_files if self.cgroup else []:
             cgroup_args += ["--cgroup-procs", f]
-        bwrap = [*self._bwrap_args(), "--info-fd", str(info_w), "--", "/bin/bash", "-c", init]
-        cmd = [sys.executable, str(LAUNCHER), *cgroup_args, str(self.outer), "--", *bwrap]
-        self._proc = subprocess.Popen(
-            cmd,
-            pass_fds=(info_w, ready_w),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env={"PATH": PATH, "LANG": "C.UTF-8"},
-            start_new_session=True,
-        )
-        os.close(info_w)
-        os.close(ready_w)
+        # bwrap's options go through a file descriptor (--args), not its command line: the sandbox's pid 1
+        # is a bwrap process, and /proc/1/cmdline would show them, host paths included.
+        args_fd = os.memfd_create("bwrap-args")
+        try:
+            options = [*self._bwrap_args()[1:], "--info-fd", str(info_w)]
+            os.write(args_fd, b"".join(o.encode() + b"\0" for o in options))
+            os.lseek(args_fd, 0, os.SEEK_SET)
+            bwrap = ["bwrap", "--args", str(args_fd), "--", "/bin/bash", "-c", init]
+            cmd = [sys.executable, str(LAUNCHER), *cgroup_args, str(self.outer), "--", *bwrap]
+            self._proc = subprocess.Popen(
+                cmd,
+                pass_fds=(info_w, ready_w, args_fd),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env={"PATH": PATH, "LANG": "C.UTF-8"},
+                start_new_session=True,
+            )
+        finally:
+            os.close(args_fd)
+            os.close(info_w)
+            os.close(ready_w)
         try:
             ready = _read_until_eof_or(ready_r, b"ready", timeout=30)
             info = _read_until_eof_or(info_r, b"}", timeout=5)

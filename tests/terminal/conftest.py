@@ -128,7 +128,7 @@ class PlatformServer:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(f"{self.url}/login/", timeout=5) as r:  # noqa: S310  (loopback test server)
+            with urllib.request.urlopen(f"{self.url}/login/", timeout=30) as r:  # noqa: S310  (loopback test server)
                 return bool(r.status == 200)
         except OSError:
             return False

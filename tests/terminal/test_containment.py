@@ -11,6 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from tasks.models import Task
 from terminal.models import TerminalSession
 from tests.terminal.conftest import _server, new_session, run
 
@@ -79,7 +80,19 @@ def _probes(server_port: int, repo: str) -> dict[str, tuple[str, str]]:
         ),
         "become root with sudo": ("sudo -n id 2>/dev/null | grep -q uid=0 && echo ROOT || echo NO", "NO"),
         "other sandboxes' homes": ("ls /home", "agent"),
+        # bwrap's options (host paths) were on the sandbox's pid 1's command line
+        "host paths in process command lines": (
+            "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | "
+            f"grep -c -e 'b[i]nd' -e '{_unmatched(repo)}' -e '{_unmatched(str(settings.SANDBOX_DIR))}' || true",
+            "0",
+        ),
+        "host uid in /proc/self/uid_map": ("awk '{print $2}' /proc/self/uid_map", "0"),
     }
+
+
+def _unmatched(text: str) -> str:
+    """A regex for text that grep's own command line (visible in /proc) does not match."""
+    return f"{text[:-1]}[{text[-1]}]"
 
 
 def _server_ok_and_new_session_starts(server, user) -> None:  # type: ignore[no-untyped-def]
@@ -223,6 +236,44 @@ def test_dead_sandbox_processes_are_gone_after_the_session_ends(contained_server
         asyncio.run(asyncio.sleep(0.1))
     assert "sleep 4242" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     contained_server.start_web()
+
+
+# Sandbox root tries to turn nested user namespaces back on: uncover /proc/sys, then raise the limit.
+RAISE_USERNS_LIMIT = (
+    "umount /proc/sys 2>/dev/null; mount -o remount,rw /proc/sys 2>/dev/null; "
+    "echo 1000 > /proc/sys/user/max_user_namespaces 2>/dev/null && echo RAISED; "
+    "unshare -U true 2>/dev/null && echo ROOT-UNSHARED || echo ROOT-DENIED"
+)
+
+
+@pytest.mark.parametrize("backend", ["bubblewrap", "docker"])
+def test_sandbox_root_sees_no_host_paths_and_cannot_enable_user_namespaces(backend, suite, settings) -> None:
+    """As root through Sandbox.exec (what start() and scorers run as): the host's uid range and paths
+    stay hidden, and root cannot give the agent (or itself) nested user namespaces."""
+    from tasks.services.environment import task_sandbox_start
+
+    settings.SANDBOX_BACKEND = backend
+    tv = Task.objects.get(family__name="ssh_key", name="find_key").latest_version
+    assert tv is not None
+    sandbox = task_sandbox_start(task_version=tv)
+    try:
+        seen = sandbox.exec(
+            ["/bin/sh", "-c", "cat /proc/self/uid_map; cat /proc/[0-9]*/cmdline | tr '\\0' '\\n'"],
+            user="root",
+        ).stdout.decode()
+        attack = sandbox.exec(["/bin/sh", "-c", RAISE_USERNS_LIMIT], user="root").stdout.decode()
+        agent = sandbox.exec(
+            ["/bin/sh", "-c", "unshare -Ur true 2>/dev/null && echo AGENT-UNSHARED || echo AGENT-DENIED"],
+            user="agent",
+        ).stdout.decode()
+    finally:
+        sandbox.destroy()
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert seen.split()[1] == "0", seen  # uid_map: inside uid 0 is 0 of the namespace around it
+    for leak in (repo, str(settings.SANDBOX_DIR), "--bind", "--ro-bind"):
+        assert leak not in seen, f"{leak!r} in the sandbox's process list:\n{seen}"
+    assert attack.split()[-1] == "ROOT-DENIED", attack
+    assert agent.split() == ["AGENT-DENIED"]
 
 
 def test_unreachable_sandbox_dir_gives_a_clear_error(tmp_path) -> None:
