@@ -258,16 +258,24 @@ EXPORTS = {
 }
 
 
+def text_columns(columns: dict[str, str]) -> list[int]:
+    """The positions of a CSV's text (`string`) columns: the ones neutralised against formulas."""
+    return [i for i, dtype in enumerate(columns.values()) if dtype == "string"]
+
+
 def export_lines(name: str, filters: ExportFilters, base_url: str = "") -> Iterator[str]:
-    """The text of one export, line by line: tasks.csv, baselines.csv, flags.csv or runs.jsonl."""
-    from tasks.exports import flags_table
+    """The text of one export, line by line: tasks.csv, baselines.csv, flags.csv or runs.jsonl.
+
+    In the CSV files every text cell that a spreadsheet would run as a formula starts with `'`
+    (config.streaming.csv_text); runs.jsonl, like the API's JSON, keeps the raw text."""
+    from tasks.exports import FLAGS_COLUMNS, flags_table
 
     if name == "tasks.csv":
-        return csv_lines(tasks_table(filters))
+        return csv_lines(tasks_table(filters), text_columns(TASKS_COLUMNS))
     if name == "baselines.csv":
-        return csv_lines(baselines_table(filters, base_url))
+        return csv_lines(baselines_table(filters, base_url), text_columns(BASELINES_COLUMNS))
     if name == "flags.csv":
-        return csv_lines(flags_table(filters, base_url))
+        return csv_lines(flags_table(filters, base_url), text_columns(FLAGS_COLUMNS))
     if name == "runs.jsonl":
         return jsonl_lines(metr_rows(filters))
     raise KeyError(name)

@@ -17,7 +17,15 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullForm
 
 # Figures are built with Figure() directly, never pyplot: no global state shared between requests.
 # Text as <text>, not outlines: smaller files, selectable and searchable labels, the page's own font.
-matplotlib.rcParams.update({"svg.fonttype": "none", "font.family": "sans-serif", "svg.hashsalt": "baselines"})
+# Labels are data (task and agent names): a `$` in one is text, never mathtext to parse (or fail on).
+matplotlib.rcParams.update(
+    {
+        "svg.fonttype": "none",
+        "font.family": "sans-serif",
+        "svg.hashsalt": "baselines",
+        "text.parse_math": False,
+    }
+)
 
 SOURCE_COLOURS = {"baseline": "#2563eb", "qa": "#d97706", "estimate": "#9ca3af", "none": "#e5e7eb"}
 SOURCE_LABELS = {

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 
 from baselining.exports import BASELINES_COLUMNS, read_csv_kwargs
 from baselining.synthetic import generate_suite
+from tasks.models import Task
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +62,19 @@ def test_export_downloads_stream_and_refuse_bad_filters(staff_client) -> None:
     assert staff_client.get("/stats/exports/secrets.csv").status_code == 400
     page = staff_client.get("/stats/exports/?family=gen_f00000").content.decode()
     assert "/stats/exports/runs.jsonl?family=gen_f00000" in page
+
+
+def test_task_names_are_text_in_the_plots_never_mathtext_or_markup(staff_client) -> None:
+    """A family's get_tasks() may name a task anything: `$\\x{...}$` made matplotlib's mathtext parser raise
+    (the dashboard answered 500), and markup must reach the inline SVG escaped."""
+    generate_suite(n_tasks=4, attempts_per_task=3, seed=4, tasks_per_family=4)
+    # (no "/": a task name with one is another matter, the importer's)
+    names = [r"$\x{...}$", r"$\frac$", "<svg onload=alert(1)>", '"><img src=x onerror=alert(1)>']
+    for task, name in zip(Task.objects.order_by("pk"), names, strict=True):
+        Task.objects.filter(pk=task.pk).update(name=name)  # as an import would store it (no sandbox here)
+    resp = staff_client.get("/stats/")
+    html = resp.content.decode()
+    assert resp.status_code == 200 and html.count("<svg") == 3
+    assert r"gen_f00000/$\x{...}$" in html and r"gen_f00000/$\frac$" in html  # in the plot, as written
+    assert "<svg onload" not in html and "<img src=x" not in html
+    assert "&lt;svg onload=alert(1)&gt;" in html

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from baselining.horizons import FitOptions, HorizonResult
+from config.streaming import csv_text
 from horizons.analysis import Analysis, analyse, discrepancies
 from horizons.models import HumanTimes
 from horizons.plots import agent_plot, trend_plot
@@ -19,6 +21,16 @@ TABLE_COLUMNS = [
     "agent", "n_runs", "n_tasks", "weighted_success", "slope", "intercept",
     "p50_minutes", "p50_low", "p50_high", "p80_minutes", "p80_low", "p80_high",
 ]  # fmt: skip
+
+
+def text_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its text cells neutralised against spreadsheet formulas (config.streaming.csv_text):
+    agent names and task ids come from run files anyone may have written. Numbers are left as they are."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype):
+            out[column] = out[column].map(lambda v: csv_text(v) if isinstance(v, str) else v)
+    return out
 
 
 class Command(BaseCommand):
@@ -60,8 +72,6 @@ class Command(BaseCommand):
         """Release dates from a file, or None: the stored ones."""
         if not file:
             return None
-        import pandas as pd
-
         frame = pd.read_csv(file, dtype={"agent": "string"}, parse_dates=["release_date"])
         return {str(a): d.date() for a, d in zip(frame["agent"], frame["release_date"], strict=True)}
 
@@ -69,8 +79,8 @@ class Command(BaseCommand):
         out.mkdir(parents=True, exist_ok=True)
         table = result.table
         extra = [c for c in table.columns if c not in TABLE_COLUMNS]
-        table[TABLE_COLUMNS + extra].to_csv(out / "horizons.csv", index=False)
-        discrepancies(analysis).to_csv(out / "signals.csv", index=False)
+        text_safe(table[TABLE_COLUMNS + extra]).to_csv(out / "horizons.csv", index=False)
+        text_safe(discrepancies(analysis)).to_csv(out / "signals.csv", index=False)
         for i, agent in enumerate(table["agent"]):
             (out / f"agent-{i:02d}.svg").write_text(agent_plot(agent, analysis.runs, result))
         plot = trend_plot(result, analysis.dates, analysis.trend)
