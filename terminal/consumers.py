@@ -19,6 +19,16 @@ CLOSE_FORBIDDEN = 4403
 MAX_EARLY_FRAMES = 256
 
 
+class RefuseConsumer(AsyncWebsocketConsumer):
+    """Every WebSocket path that is no terminal's: the handshake is refused, as for a session one may not
+    attach to, and nothing else is read or logged."""
+
+    channel_layer_alias = "__terminal_has_no_channel_layer__"  # as TerminalConsumer: no layer to join
+
+    async def connect(self) -> None:
+        await self.close(code=CLOSE_FORBIDDEN)
+
+
 class TerminalConsumer(AsyncWebsocketConsumer):
     # No channel-layer subscription: terminal bytes and status come from the session host directly, and a
     # Redis hiccup must never close a terminal (seen: channels_redis raising "Timeout reading from

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from uuid import UUID
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -15,7 +17,7 @@ from tasks.models import Task, TaskVersion
 from terminal import control
 from terminal.models import SessionPurpose, SessionStatus, TerminalSession
 from terminal.selectors import attach_info, session_list
-from terminal.services import terminal_session_create, terminal_session_end
+from terminal.services import SessionError, terminal_session_create, terminal_session_end
 
 
 @staff_required
@@ -29,9 +31,13 @@ def try_task(request: HttpRequest) -> HttpResponse:
 @require_POST
 def try_start(request: HttpRequest, task_version_id: int) -> HttpResponse:
     tv = get_object_or_404(TaskVersion, pk=task_version_id)
-    session = terminal_session_create(
-        user=acting_user(request), task_version=tv, purpose=SessionPurpose.TRIAL
-    )
+    try:
+        session = terminal_session_create(
+            user=acting_user(request), task_version=tv, purpose=SessionPurpose.TRIAL
+        )
+    except SessionError as exc:  # e.g. the server is low on disk: nothing was created
+        messages.error(request, str(exc).capitalize() + ".")
+        return redirect("terminal:try")
     return redirect("terminal:session", session_id=session.id)
 
 
@@ -68,14 +74,30 @@ def sessions(request: HttpRequest) -> HttpResponse:
     return render(request, "terminal/sessions.html", {"sessions": session_list()[:200]})
 
 
+ERR_BAD_START = "?t={t!r} is not a number of seconds from the start: playing from the start."
+
+
+def replay_start(raw: str) -> float | None:
+    """?t= of a replay link: seconds from the start, finite and >= 0 ("" is 0), or None if it is not.
+
+    It is written into the page's script as a number, where `inf` or `nan` would break the player."""
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
 @staff_required
 def replay(request: HttpRequest, session_id: UUID) -> HttpResponse:
     s = get_object_or_404(
         TerminalSession.objects.select_related("task_version__task__family", "user"), pk=session_id
     )
-    try:
-        start_at = max(0.0, float(request.GET.get("t", "0")))
-    except ValueError:
+    start_at = replay_start(request.GET.get("t", ""))
+    if start_at is None:
+        messages.warning(request, ERR_BAD_START.format(t=request.GET["t"][:100]))
         start_at = 0.0
     from tasks.models import FlagCategory, FlagSeverity
 
@@ -109,13 +131,11 @@ def recording(request: HttpRequest, session_id: UUID) -> FileResponse:
 @require_POST
 def replay_flag(request: HttpRequest, session_id: UUID) -> HttpResponse:
     """Staff report a problem from the replay, at the current playback time."""
-    from django.contrib import messages
-
     from tasks.services.flags import FlagError, flag_raise
 
     s = get_object_or_404(TerminalSession.objects.select_related("task_version__task"), pk=session_id)
     try:
-        offset = max(0.0, float(request.POST.get("offset", "0") or 0))
+        offset = replay_start(request.POST.get("offset", "")) or 0.0  # the player says; never inf or nan
         flag = flag_raise(
             task_version=s.task_version,
             by=acting_user(request),
