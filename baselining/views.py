@@ -36,6 +36,7 @@ from baselining.services.sessions import (
 from config.permissions import acting_user, staff_required
 from tasks.models import ACTIVE_FLAG_STATUSES, FlagCategory, FlagSeverity
 from tasks.services.flags import FlagError
+from terminal.services import SessionError as TerminalSessionError
 
 RULES = [
     "Do not use AI assistants of any kind (chatbots, code completion, agents).",
@@ -111,7 +112,7 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
     if request.method == "POST":
         try:
             session = baseline_session_open(assignment=a, user=acting_user(request))
-        except SessionError as exc:
+        except (SessionError, TerminalSessionError) as exc:  # e.g. low on disk: nothing was created
             messages.error(request, str(exc).capitalize() + ".")
             return redirect("baselining:assignment", assignment_id=a.pk)
         return redirect("baselining:session", session_id=session.pk)

@@ -170,6 +170,12 @@ LOGGING = {
 SANDBOX_REQUIRE_CGROUPS = _env_bool("SANDBOX_REQUIRE_CGROUPS", default=True)
 # asciicast recordings of terminal sessions.
 RECORDINGS_DIR = Path(os.environ.get("RECORDINGS_DIR", DATA_DIR / "recordings"))
+# A recording's size cap (MiB); past it the terminal goes on and the recording keeps a marker and samples.
+RECORDING_MAX_MB = float(os.environ.get("RECORDING_MAX_MB", "100"))
+# Past the cap, how much of each minute's terminal traffic the recording keeps (KiB).
+RECORDING_SAMPLE_KB = int(os.environ.get("RECORDING_SAMPLE_KB", "64"))
+# New sessions are refused while DATA_DIR, RECORDINGS_DIR or SANDBOX_DIR has less free space than this (MiB).
+MIN_FREE_DISK_MB = int(os.environ.get("MIN_FREE_DISK_MB", "1024"))
 # Production: the session host's Unix socket (manage.py session_host). Unset: the host runs in-process.
 SESSION_HOST_SOCKET = os.environ.get("SESSION_HOST_SOCKET", "")
 # Default sandbox limits; a task's manifest resources (memory_gb, cpus, storage_gb) override them,

@@ -19,15 +19,23 @@ from terminal.host import GONE, Attachment, AttachRequest, Client, OpenRequest, 
 from terminal.models import SessionStatus, TerminalSession
 from terminal.sandbox import SandboxError
 from terminal.selectors import AttachInfo
-from terminal.services import terminal_session_end, terminal_session_mark_live
+from terminal.services import (
+    DiskSpaceError,
+    terminal_disk_check,
+    terminal_session_end,
+    terminal_session_mark_live,
+    terminal_session_recording_truncated,
+)
 
 NOT_STARTED = "the session has not been started by its owner yet"
 
 
 def open_request(session: TerminalSession, cols: int, rows: int) -> OpenRequest:
-    """What the host needs to start this session; raises SandboxError if the backend cannot run it."""
+    """What the host needs to start this session; raises SandboxError if the backend cannot run it, and
+    DiskSpaceError (try again later: the session stays new) while the server is low on disk."""
     tv = session.task_version
     task_sandbox_check(tv)
+    terminal_disk_check()
     return OpenRequest(
         session_id=str(session.id),
         spec=sandbox_spec(tv),
@@ -37,6 +45,8 @@ def open_request(session: TerminalSession, cols: int, rows: int) -> OpenRequest:
         rows=rows,
         start=(tv.family_version.family.name, tv.task.name),
         method_timeout=settings.TASK_METHOD_TIMEOUT,
+        recording_max_bytes=int(settings.RECORDING_MAX_MB * 1024 * 1024),
+        recording_sample_bytes=settings.RECORDING_SAMPLE_KB * 1024,
     )
 
 
@@ -50,6 +60,10 @@ async def mark_failed(session_id: str, reason: str) -> None:
 
 async def mark_ended(session_id: str, reason: str) -> None:
     await database_sync_to_async(terminal_session_end)(session_id=session_id, reason=reason)
+
+
+async def mark_truncated(session_id: str, at: float) -> None:
+    await database_sync_to_async(terminal_session_recording_truncated)(session_id=session_id, at=at)
 
 
 def _activity(signal: Any) -> Any:
@@ -75,6 +89,7 @@ def install_hooks(host: SessionHost) -> SessionHost:
         (host.on_owner_left, on_owner_left),
         (host.on_owner_back, on_owner_back),
         (host.on_owner_attached, on_owner_attached),
+        (host.on_recording_truncated, mark_truncated),
     ]
     for hooks, hook in pairs:
         if hook not in hooks:
@@ -101,6 +116,9 @@ class Gateway(abc.ABC):
         if session.status == SessionStatus.NEW and role == "owner":
             try:
                 open_req = await database_sync_to_async(open_request)(session, hello.cols, hello.rows)
+            except DiskSpaceError as exc:
+                await self.refuse("unavailable", str(exc))  # nothing started; the session stays new
+                return False
             except SandboxError as exc:
                 reason = f"could not start the sandbox: {exc}"
                 await mark_failed(str(session.id), reason)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from terminal import protocol
-from terminal.recording import FLUSH_INTERVAL, AsciicastWriter
+from terminal.recording import FLUSH_INTERVAL, SAMPLE_BYTES, AsciicastWriter
 from terminal.sandbox import Limits, Sandbox, SandboxError, SandboxSpec, get_backend
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,9 @@ class OpenRequest:
     # (family, task) whose start(t) runs as root in the new sandbox before the shell exists.
     start: tuple[str, str] | None = None
     method_timeout: float = 600
+    # The recording's size cap (None: none) and, past it, how much of each minute it keeps (recording.py).
+    recording_max_bytes: int | None = None
+    recording_sample_bytes: int = SAMPLE_BYTES
 
     def to_json(self) -> dict[str, Any]:
         spec = dataclasses.asdict(self.spec)
@@ -87,6 +90,8 @@ class OpenRequest:
             "rows": self.rows,
             "start": list(self.start) if self.start else None,
             "method_timeout": self.method_timeout,
+            "recording_max_bytes": self.recording_max_bytes,
+            "recording_sample_bytes": self.recording_sample_bytes,
         }
 
     @classmethod
@@ -104,6 +109,10 @@ class OpenRequest:
             rows=int(doc["rows"]),
             start=(str(doc["start"][0]), str(doc["start"][1])) if doc.get("start") else None,
             method_timeout=float(doc.get("method_timeout", 600)),
+            recording_max_bytes=(
+                int(doc["recording_max_bytes"]) if doc.get("recording_max_bytes") is not None else None
+            ),
+            recording_sample_bytes=int(doc.get("recording_sample_bytes", SAMPLE_BYTES)),
         )
 
 
@@ -302,7 +311,15 @@ class LiveSession:
         self.sandbox = sandbox
         self.cols, self.rows = req.cols, req.rows
         self.ring = RingBuffer()
-        self.recorder = AsciicastWriter(req.recording_path, width=req.cols, height=req.rows, title=req.title)
+        self.recorder = AsciicastWriter(
+            req.recording_path,
+            width=req.cols,
+            height=req.rows,
+            title=req.title,
+            max_bytes=req.recording_max_bytes,
+            sample_bytes=req.recording_sample_bytes,
+            on_truncate=self._recording_truncated,
+        )
         self.attachments: set[Attachment] = set()
         self.acked = 0
         self.reading = False
@@ -514,6 +531,12 @@ class LiveSession:
         self._flush_handle = None
         self.recorder.flush()
 
+    def _recording_truncated(self, at: float) -> None:
+        """The recording reached its cap (the terminal goes on): tell the platform, once."""
+        log.warning("session %s: recording truncated at %.1f s (size limit)", self.id, at)
+        for hook in self.host.on_recording_truncated:
+            self.host.spawn(hook(self.id, at))
+
     # -- status ---------------------------------------------------------------------------------
     def status(self, att: Attachment | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -561,6 +584,8 @@ class SessionHost:
         self.on_owner_back: list[Callable[[str, datetime], Awaitable[None]]] = []
         # The first time the session's owner is attached to the live shell (the clock starts then).
         self.on_owner_attached: list[Callable[[str, datetime], Awaitable[None]]] = []
+        # The recording reached its size cap, at this many seconds into it.
+        self.on_recording_truncated: list[Callable[[str, float], Awaitable[None]]] = []
         self.idle_after = 600.0  # seconds without input before on_idle (the web side sets it from settings)
         self.disconnect_grace = 60.0  # seconds without an owner connection before on_owner_left
         self._watcher: asyncio.Task[None] | None = None

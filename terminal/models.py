@@ -35,6 +35,8 @@ class TerminalSession(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=300, blank=True)
     fingerprint = models.JSONField(default=dict, blank=True)  # backend, rootfs/image digest, permissions...
+    # Seconds into the recording where its size cap (RECORDING_MAX_MB) cut it; only samples follow.
+    recording_truncated_at = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

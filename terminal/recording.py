@@ -7,6 +7,15 @@ incremental UTF-8 decoder: a character split across two reads is written whole, 
 Output is the hot path (every byte a shell prints): ASCII chunks skip the UTF-8 decoder and events are
 serialised by orjson, whose string escaping is vectorised (bench/terminal.py's recording rows: about 1 ms
 per MB of terminal text, against 5-6 for json.dumps of the decoded text).
+
+A recording has a size cap (max_bytes; RECORDING_MAX_MB): `cat /dev/urandom | base64` would otherwise grow
+it by about 100 MB/s. The event that would pass the cap is written only as far as it fits, then a marker
+(TRUNCATED) goes in at that point, and from then on the recording keeps a sample: the first sample_bytes of
+events (output, input, resizes) of every SAMPLE_EVERY seconds after the cut, the first window starting at the
+cut. The terminal itself never notices. Markers (pause, resume, submit, end...) are always written: the
+platform adds them, a few per session. So a file never exceeds max_bytes + sample_bytes per minute after the
+cut + its markers. The cap check is two integer comparisons per event; past the cap, events of a full
+window are dropped before they are decoded or serialised.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +33,9 @@ import orjson
 
 FLUSH_INTERVAL = 0.5  # seconds; a killed process loses at most this much (the target is 1 s)
 FLUSH_BYTES = 256 * 1024
+SAMPLE_EVERY = 60.0  # seconds: past the cap, the first sample_bytes of each such window are kept
+SAMPLE_BYTES = 64 * 1024
+TRUNCATED = "recording truncated (size limit): from here, a sample of each minute"
 
 
 class AsciicastWriter:
@@ -34,6 +48,9 @@ class AsciicastWriter:
         title: str = "",
         env: dict[str, str] | None = None,
         clock: Any = time.monotonic,
+        max_bytes: int | None = None,
+        sample_bytes: int = SAMPLE_BYTES,
+        on_truncate: Callable[[float], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self._clock = clock
@@ -56,22 +73,78 @@ class AsciicastWriter:
             "env": env or {"TERM": "xterm-256color", "SHELL": "/bin/bash"},
             "title": title,
         }
-        self._file.write(json.dumps(header).encode() + b"\n")
+        first = json.dumps(header).encode() + b"\n"
+        self._file.write(first)
         self._file.flush()
         self.closed = False
+        self.size = len(first)  # bytes written or pending
+        # Events may grow the file up to _room: the cap, then (once passed) the end of this sample window.
+        self._room = sys.maxsize if max_bytes is None else max_bytes
+        self._sample_bytes = sample_bytes
+        self._on_truncate = on_truncate
+        self.truncated_at: float | None = None  # seconds into the recording where the cap cut it
+        self._window = 0  # the sample window (SAMPLE_EVERY seconds after the cut) that _room belongs to
 
     def elapsed(self) -> float:
         return self._clock() - self._t0
 
-    def _event(self, code: str, data: str, at: float | None = None) -> None:
+    def _event(self, code: str, data: str, t: float, *, always: bool = False) -> None:
         if self.closed:
             return
-        t = self.elapsed() if at is None else at
         line = orjson.dumps([round(t, 6), code, data], option=orjson.OPT_APPEND_NEWLINE)
+        if self.size + len(line) > self._room and not always:
+            part = self._fit(code, data, t)
+            if part is not None:
+                self._append(part)
+            if self.truncated_at is None:
+                self._truncate(t)
+            else:
+                self._room = self.size  # this window's sample is complete
+            return
+        self._append(line)
+
+    def _append(self, line: bytes) -> None:
         self._pending.append(line)
         self._pending_bytes += len(line)
+        self.size += len(line)
         if self._pending_bytes >= FLUSH_BYTES or self._clock() - self._last_flush >= FLUSH_INTERVAL:
             self.flush()
+
+    def _fit(self, code: str, data: str, t: float) -> bytes | None:
+        """The event with as much of its text as fits in the room left, or None if nothing does."""
+        if code not in ("o", "i"):
+            return None
+        left = self._room - self.size - len(orjson.dumps([round(t, 6), code, ""])) - 1
+        # A character takes 1 to 6 bytes in JSON (\u001b): try the optimistic cut, then the safe one.
+        for chars in (left, left // 6):
+            if chars <= 0:
+                return None
+            line = orjson.dumps([round(t, 6), code, data[:chars]], option=orjson.OPT_APPEND_NEWLINE)
+            if self.size + len(line) <= self._room:
+                return line
+        return None
+
+    def _truncate(self, t: float) -> None:
+        self.truncated_at = t
+        self._event("m", TRUNCATED, t, always=True)
+        self._window = 0
+        self._room = self.size + self._sample_bytes
+        self.flush()
+        if self._on_truncate is not None:
+            self._on_truncate(t)
+
+    def _sampling(self, t: float, cut: float) -> bool:
+        """Past the cap (cut at `cut`): whether an event at t is in a sample (opening a window when due)."""
+        window = int((t - cut) // SAMPLE_EVERY)
+        if window != self._window:
+            self._window = window
+            self._room = self.size + self._sample_bytes
+            for decoder in self._decoders.values():
+                decoder.reset()  # what came before was skipped: no character continues across the gap
+        return self.size < self._room
+
+    def _time(self, at: float | None) -> float:
+        return self.elapsed() if at is None else at
 
     def _text(self, code: str, data: bytes) -> str:
         """This stream's next characters: a character split across reads waits for its end."""
@@ -81,20 +154,33 @@ class AsciicastWriter:
         return decoder.decode(data)
 
     def output(self, data: bytes, at: float | None = None) -> None:
+        t = self._time(at)
+        cut = self.truncated_at
+        if cut is not None and not self._sampling(t, cut):
+            return
         text = self._text("o", data)
         if text:
-            self._event("o", text, at)
+            self._event("o", text, t)
 
     def input(self, data: bytes, at: float | None = None) -> None:
+        t = self._time(at)
+        cut = self.truncated_at
+        if cut is not None and not self._sampling(t, cut):
+            return
         text = self._text("i", data)
         if text:
-            self._event("i", text, at)
+            self._event("i", text, t)
 
     def resize(self, cols: int, rows: int, at: float | None = None) -> None:
-        self._event("r", f"{cols}x{rows}", at)
+        t = self._time(at)
+        cut = self.truncated_at
+        if cut is not None and not self._sampling(t, cut):
+            return
+        self._event("r", f"{cols}x{rows}", t)
 
     def marker(self, label: str, at: float | None = None) -> None:
-        self._event("m", label.encode("utf-8", "replace").decode(), at)
+        """Markers are the platform's (start, pause, submit...): always written, cap or not."""
+        self._event("m", label.encode("utf-8", "replace").decode(), self._time(at), always=True)
 
     def flush(self) -> None:
         """Write what is pending to the OS (a crash of this process loses nothing written)."""
@@ -111,7 +197,7 @@ class AsciicastWriter:
         for code, decoder in self._decoders.items():
             tail = decoder.decode(b"", final=True)
             if tail:
-                self._event(code, tail)
+                self._event(code, tail, self.elapsed())
         self.flush()
         self._file.close()
         self.closed = True

@@ -11,13 +11,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asciinema.asciicast import open_from_url
 from asgiref.sync import async_to_sync
 
-from terminal.recording import AsciicastWriter
-from tests.terminal.conftest import new_session, run
+from terminal.recording import TRUNCATED, AsciicastWriter
+from tests.terminal.conftest import _server, new_session, run, wait_until
 
 
 class FakeClock:
@@ -154,3 +155,139 @@ def test_killed_session_host_loses_at_most_the_last_second(remote_server, users,
     lost = killed_at - stamps[-1]
     print(f"killed session host: last recorded output {lost:.2f} s before the kill")
     assert lost <= 1.0
+
+
+# -- the size cap ---------------------------------------------------------------------------------------
+def _events(path: Path) -> list[list[Any]]:
+    with open_from_url(str(path)) as cast:  # asciinema's own parser: a cut file is still a valid file
+        return [list(e) for e in cast.events()]
+
+
+def test_cap_cuts_the_recording_marks_the_cut_and_keeps_a_sample_of_each_minute(tmp_path: Path) -> None:
+    clock = FakeClock()
+    cuts: list[float] = []
+    path = tmp_path / "capped.cast"
+    cap, sample = 100_000, 10_000
+    w = AsciicastWriter(
+        path, width=80, height=24, clock=clock, max_bytes=cap, sample_bytes=sample, on_truncate=cuts.append
+    )
+    w.marker("start")
+    flood = b"0123456789abcdef" * 256  # 4 KiB of output per read, 25 reads a second
+    sent = b""
+    for _minute in range(3):
+        for _ in range(60 * 25):
+            clock.t += 0.04
+            w.output(flood)
+            sent += flood if len(sent) < 2 * cap else b""
+        w.input(b"typed\r")
+    w.marker("end")
+    w.close()
+
+    events = _events(path)
+    marks = [i for i, e in enumerate(events) if e[1] == "m"]
+    assert [events[i][2] for i in marks] == ["start", TRUNCATED, "end"]
+    at = marks[1]
+    cut = events[at][0]
+    assert cuts == [pytest.approx(cut)] and w.truncated_at == pytest.approx(cut)
+    # Before the marker: the output exactly as it came, up to the cap.
+    recorded = "".join(e[2] for e in events[:at] if e[1] == "o")
+    assert sent.decode().startswith(recorded) and len(recorded) > cap * 0.9
+    # After it: a sample of each minute (the cut's, then the next two), none larger than `sample` bytes.
+    after = [e for e in events[at + 1 :] if e[1] in "oi"]
+    per_window: dict[int, int] = {}
+    for e in after:
+        window = int((e[0] - cut) // 60)
+        per_window[window] = per_window.get(window, 0) + len(e[2])
+    assert sorted(per_window) == [0, 1, 2] and max(per_window.values()) <= sample
+    assert path.stat().st_size <= cap + 3 * sample + 1000
+
+
+def test_cap_holds_for_any_bytes(tmp_path: Path) -> None:
+    """Control characters take 6 bytes in JSON (\\u0000), invalid UTF-8 3: the cut still fits the cap."""
+    rng = random.Random(3)
+    clock = FakeClock()
+    path = tmp_path / "binary.cast"
+    w = AsciicastWriter(path, width=80, height=24, clock=clock, max_bytes=50_000, sample_bytes=5_000)
+    for _ in range(200):
+        clock.t += 0.01
+        w.output(bytes(rng.randrange(256) for _ in range(rng.choice([1, 100, 4096]))))
+    w.close()
+    assert w.truncated_at is not None
+    assert path.stat().st_size <= 50_000 + 5_000 + 200  # the cap, one sample window, the marker
+    _events(path)  # still parses
+
+
+def test_no_cap_no_truncation(tmp_path: Path) -> None:
+    w = AsciicastWriter(tmp_path / "free.cast", width=80, height=24, clock=FakeClock())
+    for _ in range(100):
+        w.output(b"x" * 65536)
+    w.close()
+    assert w.truncated_at is None
+    assert (tmp_path / "free.cast").stat().st_size > 100 * 65536
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def capped_server(request, tmp_path, _recordings, transactional_db, settings):  # type: ignore[no-untyped-def]
+    """The platform with a small recording cap: 256 KiB, then 16 KiB of each minute."""
+    settings.RECORDING_MAX_MB, settings.RECORDING_SAMPLE_KB = 0.25, 16  # what this process's pages say
+    yield from _server(tmp_path, request.param, settings, RECORDING_MAX_MB="0.25", RECORDING_SAMPLE_KB="16")
+
+
+@pytest.mark.sandbox
+@pytest.mark.django_db(transaction=True)
+def test_a_flood_past_the_cap_keeps_the_terminal_and_cuts_the_recording(capped_server, users, suite) -> None:
+    """`base64 -w0` of 3 MB of random bytes through the real WebSocket, with a 256 KiB cap: the contractor
+    gets every byte and the shell goes on; the file ends near the cap with the marker; staff are warned."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from baselining.models import Assignment, AssignmentKind, AssignmentStatus, BaselineSession, SessionState
+    from terminal.models import TerminalSession
+
+    alice, staff = users["alice"], users["staff"]
+    session = new_session(alice)
+
+    async def scenario() -> bytes:
+        c = await capped_server.shell(session, alice)
+        flood = await run(c, "head -c 3000000 /dev/urandom | base64 -w0; echo", timeout=120)
+        assert len(flood.strip()) == 4_000_000  # all of it reached the terminal
+        assert await run(c, "echo still-$((40 + 2))") == "still-42"  # and it still works
+        await c.close()
+        return bytes(c.data)
+
+    shown = async_to_sync(scenario)()
+    capped_server.end_session(session, alice)
+    wait_until(lambda: TerminalSession.objects.get(pk=session.pk).recording_truncated_at is not None)
+
+    cap, sample = 256 * 1024, 16 * 1024
+    size = session.recording_path.stat().st_size
+    assert size <= cap + 2 * sample + 4096, size  # the cap, at most two minutes' samples, the markers
+    events = _events(session.recording_path)
+    labels = [e[2] for e in events if e[1] == "m"]
+    assert labels[0] == "start" and labels[-1] == "end" and TRUNCATED in labels
+    at = next(i for i, e in enumerate(events) if e[1] == "m" and e[2] == TRUNCATED)
+    before = "".join(e[2] for e in events[:at] if e[1] == "o")
+    assert shown.decode(errors="replace").startswith(before)  # up to the cut, exactly what was shown
+    truncated_at = TerminalSession.objects.get(pk=session.pk).recording_truncated_at
+    assert truncated_at == pytest.approx(events[at][0], abs=0.01)
+
+    tv = session.task_version
+    assignment = Assignment.objects.create(
+        contractor=alice,
+        task=tv.task,
+        task_version=tv,
+        kind=AssignmentKind.BASELINE,
+        status=AssignmentStatus.COMPLETED,
+    )
+    baseline = BaselineSession.objects.create(
+        assignment=assignment, terminal=session, state=SessionState.ENDED
+    )
+    browser = Client()
+    browser.force_login(staff)
+    for url in (
+        reverse("baselining:review", args=[baseline.pk]),
+        reverse("terminal:replay", args=[session.pk]),
+    ):
+        page = browser.get(url).content.decode()
+        assert 'id="recording-truncated"' in page, url
+        assert f"?t={truncated_at:.1f}" in page and "16 KiB of each minute" in page
