@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from terminal.sandbox import Sandbox, SandboxError
-from terminal.sandbox.base import FAMILY_ROOT, HELPER_DIR
+from terminal.sandbox.base import FAMILY_ROOT, HELPER_DIR, MAX_EXEC_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ def call_family_method(
     stderr = result.stderr.decode(errors="replace")
     if result.timed_out:
         raise MethodFailure("timeout", f"{operation} did not finish within {timeout:g} s", stderr=stderr)
+    if result.truncated:
+        raise MethodFailure(
+            "too_much_output",
+            f"{operation} printed more than {MAX_EXEC_OUTPUT // (1024 * 1024)} MiB: stopped there",
+            stderr=stderr[-4000:],
+        )
     lines = [ln for ln in result.stdout.decode(errors="replace").splitlines() if ln.strip()]
     try:
         doc = json.loads(lines[-1]) if lines else None
@@ -67,8 +73,18 @@ def call_family_method(
     return doc.get("result")
 
 
+# Where start() can leave files for the agent (the rest of the file system is the image's or the host's).
+AGENT_VISIBLE_DIRS = ("/home", "/tmp", "/var/tmp", "/run", "/opt", "/srv", "/usr/local", "/etc")
+ERR_EXECUTE_ONLY = (
+    "start() left files the agent can run but not read: {files}. A program the agent can run is a program "
+    "the agent can read (LD_PRELOAD, /proc/self/mem, a debugger): keep hidden logic in a service root "
+    "runs, which the agent queries (docs/task-import.md, rules for family authors)"
+)
+
+
 def run_start(sandbox: Sandbox, *, family_name: str, task_name: str, timeout: float) -> None:
-    """The family's start(t), as the sandbox's root; SandboxError (with its output) if it fails."""
+    """The family's start(t), as the sandbox's root; SandboxError (with its output) if it fails, or if it
+    leaves the agent a file it can execute but not read (a secret the agent could dump anyway)."""
     try:
         call_family_method(
             sandbox, family_name=family_name, operation="start", task_name=task_name, timeout=timeout
@@ -76,3 +92,12 @@ def run_start(sandbox: Sandbox, *, family_name: str, task_name: str, timeout: fl
     except MethodFailure as exc:
         tail = f"\n{exc.stderr[-2000:]}" if exc.stderr else ""
         raise SandboxError(f"start() failed: {exc}{tail}") from exc
+    found = sandbox.exec(
+        ["find", *AGENT_VISIBLE_DIRS, "-type", "f", "-executable", "!", "-readable", "-print"],
+        user="agent",
+        timeout=60,
+        max_output=64 * 1024,
+    )
+    hidden = sorted(found.stdout.decode(errors="replace").splitlines())
+    if hidden:
+        raise SandboxError(ERR_EXECUTE_ONLY.format(files=", ".join(hidden[:10])))

@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from terminal.sandbox import ExecResult, Sandbox, SandboxError
-from terminal.sandbox.base import User
+from terminal.sandbox.base import MAX_EXEC_OUTPUT, User
 
 TIMEOUT = 60.0
 
@@ -121,6 +121,7 @@ class RemoteSandbox(Sandbox):
         timeout: float = 60,
         cwd: str | None = None,
         env: dict[str, str] | None = None,
+        max_output: int = MAX_EXEC_OUTPUT,
     ) -> ExecResult:
         from terminal.remote import _request
 
@@ -133,6 +134,8 @@ class RemoteSandbox(Sandbox):
                 "stdin": base64.b64encode(stdin or b"").decode(),
                 "timeout": timeout,
                 "cwd": cwd,
+                "env": env or {},
+                "max_output": min(max_output, MAX_EXEC_OUTPUT),
             }
         )
         if not doc.get("ok"):
@@ -142,6 +145,7 @@ class RemoteSandbox(Sandbox):
             base64.b64decode(doc["stdout"]),
             base64.b64decode(doc["stderr"]),
             bool(doc["timed_out"]),
+            bool(doc.get("truncated")),
         )
 
     def pty_command(self, *, cols: int, rows: int) -> tuple[list[str], dict[str, str]]:

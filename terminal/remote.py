@@ -29,6 +29,7 @@ from django.conf import settings
 from terminal import protocol
 from terminal.gateway import Gateway
 from terminal.host import Attachment, AttachRequest, OpenRequest, SessionHost
+from terminal.sandbox.base import MAX_EXEC_OUTPUT
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 16 * 1024 * 1024  # exec results carry a command's output
@@ -122,6 +123,8 @@ class HostServer:
                         stdin=base64.b64decode(doc.get("stdin") or ""),
                         timeout=float(doc.get("timeout", 60)),
                         cwd=doc.get("cwd"),
+                        env={str(k): str(v) for k, v in (doc.get("env") or {}).items()},
+                        max_output=min(int(doc.get("max_output", MAX_EXEC_OUTPUT)), MAX_EXEC_OUTPUT),
                     ),
                 )
                 await client.send_frame(
@@ -132,6 +135,7 @@ class HostServer:
                             "stdout": base64.b64encode(ran.stdout).decode(),
                             "stderr": base64.b64encode(ran.stderr).decode(),
                             "timed_out": ran.timed_out,
+                            "truncated": ran.truncated,
                         }
                     ).encode()
                 )

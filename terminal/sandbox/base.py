@@ -24,10 +24,70 @@ NEED_ENV_PREFIX = "env:"  # env:NAME: a required_environment_variables entry not
 
 HELPER_SRC = Path(__file__).resolve().parents[2] / "tasks" / "helper"  # copied or mounted at HELPER_DIR
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# What one command may print, per stream, before the platform stops it: a command run on someone's behalf
+# never streams an endless file into the process that called it (and a session host's reply stays under
+# its socket's message limit, base64 included).
+MAX_EXEC_OUTPUT = 4 * 1024 * 1024
 
 
 class SandboxError(Exception):
     """A sandbox could not be created or used; the message says why in words staff can act on."""
+
+
+class FileRefused(Exception):
+    """Sandbox.read_file would not read a path: `kind` is one of the READ_* reasons below."""
+
+    def __init__(self, kind: str, path: str) -> None:
+        super().__init__(f"{path}: {kind}")
+        self.kind, self.path = kind, path
+
+
+READ_LINK = "link"  # the path or a directory on it is a symbolic link
+READ_NOT_REGULAR = "not_regular"  # a directory, FIFO, socket or device
+READ_DENIED = "denied"  # the user it is read as may not read it
+READ_TOO_LARGE = "too_large"
+READ_TIMEOUT = "timeout"
+READ_FAILED = "failed"  # anything else (an I/O error, the reader could not run)
+READ_MISSING = "missing"
+
+# Reads one file as a sandbox user, in the sandbox: each component opened with O_NOFOLLOW from /, the last
+# with O_NONBLOCK (a FIFO neither blocks the open nor is read), then fstat on the open descriptor (no
+# window between the check and the read) and at most limit + 1 bytes. `python3 -I -S`: no environment
+# variables, no user site directory, nothing the user could have placed runs first.
+READER = r"""
+import errno, os, stat, sys
+path, limit = sys.argv[1], int(sys.argv[2])
+def fail(kind):
+    sys.stderr.write(kind)
+    sys.exit(3)
+parts = [p for p in path.split("/") if p]
+flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+try:
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    for part in parts[:-1]:
+        fd = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+    fd = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=fd)
+except FileNotFoundError:
+    fail("missing")
+except OSError as exc:
+    fail({errno.ELOOP: "link", errno.ENOTDIR: "link", errno.EACCES: "denied", errno.EPERM: "denied",
+          errno.ENXIO: "not_regular"}.get(exc.errno, "failed"))
+st = os.fstat(fd)
+if not stat.S_ISREG(st.st_mode):
+    fail("not_regular")
+if st.st_size > limit:
+    fail("too_large")
+chunks, size = [], 0
+while size <= limit:
+    chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+    if not chunk:
+        break
+    chunks.append(chunk)
+    size += len(chunk)
+if size > limit:
+    fail("too_large")
+sys.stdout.buffer.write(b"".join(chunks))
+"""
 
 
 @dataclass(frozen=True)
@@ -89,6 +149,28 @@ class ExecResult:
     stdout: bytes
     stderr: bytes
     timed_out: bool = False
+    truncated: bool = False  # a stream passed max_output: the command was killed there
+
+
+class OutputCap:
+    """Collects a command's stdout and stderr up to a cap per stream; past it, `over` is set."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.streams = (bytearray(), bytearray())
+        self.over = False
+
+    def add(self, stream: int, chunk: bytes) -> None:
+        buf = self.streams[stream]
+        room = self.limit - len(buf)
+        if len(chunk) > room:
+            self.over = True
+            chunk = chunk[: max(room, 0)]
+        buf.extend(chunk)
+
+    def result(self, returncode: int, *, timed_out: bool = False) -> ExecResult:
+        out, err = (bytes(b) for b in self.streams)
+        return ExecResult(returncode, out, err, timed_out=timed_out, truncated=self.over)
 
 
 class Sandbox(abc.ABC):
@@ -106,8 +188,35 @@ class Sandbox(abc.ABC):
         timeout: float = 60,
         cwd: str | None = None,
         env: dict[str, str] | None = None,
+        max_output: int = MAX_EXEC_OUTPUT,
     ) -> ExecResult:
-        """Run argv to completion inside the sandbox as root or as the agent."""
+        """Run argv to completion inside the sandbox as root or as the agent.
+
+        Killed at `timeout` seconds (timed_out) or once stdout or stderr passes `max_output` bytes
+        (truncated: what came before the cap is kept)."""
+
+    def read_file(self, path: str, *, user: User = "agent", limit: int, timeout: float = 10) -> bytes:
+        """The bytes of a regular file in the sandbox, read with `user`'s rights only.
+
+        Whatever the platform reads on someone's behalf goes through here: links are never followed
+        (not the file, not a directory on its path), only a regular file is read, at most `limit` bytes,
+        within `timeout`. FileRefused(kind, path) says why not."""
+        if not path.startswith("/") or "\0" in path:
+            raise FileRefused(READ_FAILED, path)
+        ran = self.exec(
+            ["python3", "-I", "-S", "-c", READER, path, str(limit)],
+            user=user,
+            timeout=timeout,
+            cwd="/",
+            max_output=limit + 1,
+        )
+        if ran.timed_out:
+            raise FileRefused(READ_TIMEOUT, path)
+        if ran.returncode != 0 or ran.truncated:
+            kind = ran.stderr.decode(errors="replace").strip()
+            known = (READ_LINK, READ_NOT_REGULAR, READ_DENIED, READ_TOO_LARGE, READ_MISSING)
+            raise FileRefused(kind if kind in known else READ_FAILED, path)
+        return ran.stdout
 
     @abc.abstractmethod
     def pty_command(self, *, cols: int, rows: int) -> tuple[list[str], dict[str, str]]:

@@ -37,9 +37,11 @@ from .base import (
     FAMILY_ROOT,
     HELPER_DIR,
     HELPER_SRC,
+    MAX_EXEC_OUTPUT,
     PATH,
     Backend,
     ExecResult,
+    OutputCap,
     Sandbox,
     SandboxError,
     SandboxSpec,
@@ -367,6 +369,7 @@ class BubblewrapSandbox(Sandbox):
         timeout: float = 60,
         cwd: str | None = None,
         env: dict[str, str] | None = None,
+        max_output: int = MAX_EXEC_OUTPUT,
     ) -> ExecResult:
         host, environ = self.command(argv, user=user, cwd=cwd, env=env)
         proc = subprocess.Popen(
@@ -377,24 +380,59 @@ class BubblewrapSandbox(Sandbox):
             env=environ,
             start_new_session=True,
         )
-        try:
-            out, err = proc.communicate(stdin or b"", timeout=timeout)
-            return ExecResult(proc.returncode, out, err)
-        except subprocess.TimeoutExpired:
+        cap = OutputCap(max_output)
+        timed_out = _pump(proc, stdin or b"", cap, deadline=time.monotonic() + timeout)
+        if timed_out or cap.over:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        code = proc.wait()
+        return cap.result(-9 if timed_out else code, timed_out=timed_out)
+
+
+def _pump(proc: subprocess.Popen[bytes], data: bytes, cap: OutputCap, *, deadline: float) -> bool:
+    """Feed stdin and collect stdout/stderr into `cap` until both close, the cap is passed or the deadline
+    comes (True). A process that left our process group (setsid) may hold the pipes open after the
+    command itself exited: the command's exit ends the wait too, after a short grace for its last output."""
+    if proc.stdout is None or proc.stderr is None or proc.stdin is None:
+        raise SandboxError("the command's pipes did not open")
+    streams = {proc.stdout.fileno(): 0, proc.stderr.fileno(): 1}
+    writer: int | None = proc.stdin.fileno()
+    if not data:
+        proc.stdin.close()
+        writer = None
+    else:
+        os.set_blocking(proc.stdin.fileno(), False)
+    view = memoryview(data)
+    exited_at: float | None = None
+    while streams and not cap.over:
+        now = time.monotonic()
+        if now >= deadline:
+            return True
+        if exited_at is None and proc.poll() is not None:
+            exited_at = now
+        if exited_at is not None and now - exited_at > 2:
+            break
+        wait = min(deadline - now, 0.5 if exited_at is None else 0.1)
+        readable, writable, _ = select.select(list(streams), [writer] if writer is not None else [], [], wait)
+        if writer is not None and writable:
             try:
-                # A process that left our group (setsid) may still hold the pipes: read what there is,
-                # but never wait for it.
-                out, err = proc.communicate(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = b"", b""
-                for pipe in (proc.stdout, proc.stderr):
-                    if pipe is not None:
-                        pipe.close()
-                proc.wait()
-            return ExecResult(-9, out, err, timed_out=True)
+                view = view[os.write(writer, view[:65536]) :]
+            except (BrokenPipeError, OSError):
+                view = view[:0]
+            if not view:
+                proc.stdin.close()
+                writer = None
+        for fd in readable:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                cap.add(streams[fd], chunk)
+            else:
+                del streams[fd]
+    return False
 
 
 # Joins every cgroup.procs file given (colon-separated) and execs the rest of the arguments.

@@ -26,6 +26,7 @@ import io
 import logging
 import math
 import os
+import secrets
 import select
 import shutil
 import socket
@@ -43,10 +44,12 @@ from .base import (
     FAMILY_ROOT,
     HELPER_DIR,
     HELPER_SRC,
+    MAX_EXEC_OUTPUT,
     NEED_INSTALL,
     PATH,
     Backend,
     ExecResult,
+    OutputCap,
     Sandbox,
     SandboxError,
     SandboxSpec,
@@ -59,8 +62,25 @@ log = logging.getLogger(__name__)
 
 LABEL = "org.baselines.sandbox"
 OWNER_LABEL = "org.baselines.owner"
-ROOT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL"]
+# The sandbox root's: start() and scoring prepare files for the agent (CHOWN, DAC_OVERRIDE, FOWNER), stop
+# processes (KILL), and run the agent's code as the agent (SETUID, SETGID: Docker's defaults, which the
+# Task Standard's images have; the agent, under no-new-privileges, never holds them).
+ROOT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID"]
 VAR_TMP_MB = 64
+# Kills the process group of the exec whose `timeout` wrapper has exactly the command line given (its
+# duration carries random digits): the Engine's Pid is the host's, meaningless inside the container, and
+# /proc/PID/cmdline is what root can read of any process without CAP_SYS_PTRACE.
+KILL_EXEC = """
+import os, sys
+for d in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{d}/cmdline", "rb") as f:
+            argv = f.read().split(b"\\0")[:4]
+    except OSError:
+        continue
+    if argv == [a.encode() for a in sys.argv[1:]]:
+        os.killpg(int(d), 9)
+"""
 # The standard Task Standard Dockerfile, for our base image. {install} runs the family's install() at
 # build time, as METR's driver does; the family's files are the build context's family/ directory.
 DOCKERFILE = """\
@@ -120,13 +140,17 @@ class DockerSandbox(Sandbox):
         timeout: float = 60,
         cwd: str | None = None,
         env: dict[str, str] | None = None,
+        max_output: int = MAX_EXEC_OUTPUT,
     ) -> ExecResult:
-        """Run argv in the container through the Engine API; killed (with its process group) at timeout.
+        """Run argv in the container through the Engine API; killed (with its process group) at timeout
+        or once its output passes max_output.
 
         `timeout -s KILL` inside the container is the process group's leader, so the command and anything
         it started die together; the Docker CLI or a dropped API socket would leave them running."""
         api = self.backend.client.api
-        wrapped = ["timeout", "-s", "KILL", str(max(1, math.ceil(timeout))), *argv]
+        # the fraction makes this command line unique: an exec stopped at its output cap is found by it
+        limit = f"{max(1, math.ceil(timeout))}.{secrets.randbelow(10**9):09d}"
+        wrapped = ["timeout", "-s", "KILL", limit, *argv]
         try:
             ex = api.exec_create(
                 self.id,
@@ -143,17 +167,27 @@ class DockerSandbox(Sandbox):
             raise SandboxError(f"sandbox {self.id}: {exc}") from exc
         raw: socket.socket = getattr(sock, "_sock", sock)
         started = time.monotonic()
+        cap = OutputCap(max_output)
         try:
             with contextlib.suppress(OSError):
                 if stdin:
                     raw.sendall(stdin)
                 raw.shutdown(socket.SHUT_WR)
-            out, err = _read_frames(raw, deadline=started + timeout + 10)
+            _read_frames(raw, cap, deadline=started + timeout + 10)
+            if cap.over:
+                # Kill it while its stream is still read: the Engine finishes an exec only once it has
+                # written all of its output, and a closed stream would leave it (and us) waiting.
+                with contextlib.suppress(Exception):  # best effort: the drain below ends at its deadline
+                    kill = api.exec_create(
+                        self.id, ["python3", "-I", "-c", KILL_EXEC, *wrapped[:4]], user="root"
+                    )
+                    api.exec_start(kill["Id"], detach=True)
+                _drain(raw, deadline=time.monotonic() + 10)
         finally:
             raw.close()
         code = api.exec_inspect(ex["Id"]).get("ExitCode")
         timed_out = code == 137 and time.monotonic() - started >= timeout - 0.5
-        return ExecResult(-9 if timed_out else int(code if code is not None else -1), out, err, timed_out)
+        return cap.result(-9 if timed_out else int(code if code is not None else -1), timed_out=timed_out)
 
     def pty_command(self, *, cols: int, rows: int) -> tuple[list[str], dict[str, str]]:
         extra = {"COLORTERM": "truecolor", "COLUMNS": str(cols), "LINES": str(rows)}
@@ -194,27 +228,42 @@ class DockerSandbox(Sandbox):
             return False
 
 
-def _read_frames(raw: socket.socket, *, deadline: float) -> tuple[bytes, bytes]:
-    """Demultiplex the Engine's stdout/stderr stream: 8-byte headers (stream, 0, 0, 0, big-endian size)."""
-    buf = b""
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
+def _read_frames(raw: socket.socket, cap: OutputCap, *, deadline: float) -> None:
+    """Demultiplex the Engine's stdout/stderr stream (8-byte headers: stream, 0, 0, 0, big-endian size)
+    into `cap` as it comes, until the stream ends, the deadline comes or the cap is passed."""
+    header = bytearray()
+    stream, left = 0, 0  # the current frame's stream and the bytes of it still to come
+    while not cap.over:
+        wait = deadline - time.monotonic()
+        if wait <= 0:
             break
-        ready, _, _ = select.select([raw], [], [], left)
+        ready, _, _ = select.select([raw], [], [], wait)
         if not ready:
             break
-        chunk = raw.recv(65536)
+        chunk = memoryview(raw.recv(65536))
         if not chunk:
             break
-        buf += chunk
-    streams = {1: bytearray(), 2: bytearray()}
-    pos = 0
-    while pos + 8 <= len(buf):
-        kind, size = buf[pos], struct.unpack(">I", buf[pos + 4 : pos + 8])[0]
-        streams.get(kind, streams[2]).extend(buf[pos + 8 : pos + 8 + size])
-        pos += 8 + size
-    return bytes(streams[1]), bytes(streams[2])
+        while chunk:
+            if left == 0:
+                take = min(8 - len(header), len(chunk))
+                header.extend(chunk[:take])
+                chunk = chunk[take:]
+                if len(header) == 8:
+                    stream = 0 if header[0] == 1 else 1  # 1 stdout, 2 stderr (anything else: stderr)
+                    left = struct.unpack(">I", header[4:8])[0]
+                    header.clear()
+                continue
+            part = chunk[:left]
+            cap.add(stream, bytes(part))
+            left -= len(part)
+            chunk = chunk[len(part) :]
+
+
+def _drain(raw: socket.socket, *, deadline: float) -> None:
+    """Read and drop what is left of a stream until it ends (or the deadline)."""
+    while (wait := deadline - time.monotonic()) > 0:
+        if not select.select([raw], [], [], wait)[0] or not raw.recv(65536):
+            return
 
 
 class DockerBackend(Backend):

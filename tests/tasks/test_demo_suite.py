@@ -93,8 +93,8 @@ def test_binary_pattern(demo_suite) -> None:
 def test_blackbox_is_runnable_not_readable_and_solvable(demo_suite) -> None:
     tv = _tv("blackbox/identify")
     with task_sandbox_start(task_version=tv) as sb:
-        assert sb.exec(["cat", "blackbox"], user="agent").returncode != 0
-        assert sb.exec(["cat", "/root/assets/blackbox.c"], user="agent").returncode != 0
+        assert sb.exec(["cat", "/root/assets/server.py"], user="agent").returncode != 0
+        assert b">> 2" not in sb.exec(["cat", "blackbox"], user="agent").stdout  # the client holds no f
         outputs = _agent(sb, "for n in 0 1 2 3 4 5 100 4097; do ./blackbox $n; done").split()
         guess = "((x * 7) ^ (x >> 2)) + 3"
         assert [str(eval(guess, {}, {"x": n})) for n in (0, 1, 2, 3, 4, 5, 100, 4097)] == outputs  # noqa: S307
@@ -147,7 +147,7 @@ def test_fix_bug_with_intermediate_scores(demo_suite) -> None:
         assert _agent(sb, FIXED_STATS) == "OK"
         after = task_intermediate_score(sandbox=sb, task_version=tv)
         assert after["score"] == 1.0
-        assert after["message"]["result"] == "7 of 7 hidden tests pass"
+        assert after["message"]["result"] == "8 of 8 hidden tests pass"
         assert task_score(sandbox=sb, task_version=tv, submission="", score_log=[before, after]).score == 1.0
 
 

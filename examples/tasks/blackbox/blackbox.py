@@ -1,8 +1,15 @@
-"""Identify a black-box function built from primitives; its source stays hidden under /root."""
+"""Identify a black-box function built from primitives; its source stays hidden under /root.
+
+The black box is a service root starts in start() (assets/server.py, listening on a Unix socket): the
+agent runs /home/agent/blackbox, a client that asks it. An execute-only binary would not do: a program
+the agent can run is a program the agent can read (LD_PRELOAD, /proc/self/mem, a debugger).
+"""
 
 import ast
 import os
+import shutil
 import subprocess
+import time
 
 ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Load, ast.Add, ast.Sub,
            ast.Mult, ast.FloorDiv, ast.Mod, ast.Pow, ast.LShift, ast.RShift, ast.BitOr, ast.BitXor,
@@ -43,8 +50,13 @@ class TaskFamily:
 
     @staticmethod
     def start(t):
-        subprocess.check_call(["gcc", "-O2", "-o", "/home/agent/blackbox", "/root/assets/blackbox.c"])
-        os.chmod("/home/agent/blackbox", 0o711)  # root-owned: the agent may run it, not read it
+        subprocess.check_call(["python3", "-I", "/root/assets/server.py"], cwd="/", env={"PATH": "/usr/bin:/bin"})
+        for _ in range(100):  # the service is up when its socket is
+            if os.path.exists("/run/blackbox/blackbox.sock"):
+                break
+            time.sleep(0.05)
+        shutil.copy("/root/assets/client.py", "/home/agent/blackbox")
+        os.chmod("/home/agent/blackbox", 0o755)
 
     @staticmethod
     def score(t, submission):
