@@ -74,7 +74,7 @@ def call_family_method(
 
 
 # Where start() can leave files for the agent (the rest of the file system is the image's or the host's).
-AGENT_VISIBLE_DIRS = ("/home", "/tmp", "/var/tmp", "/run", "/opt", "/srv", "/usr/local", "/etc")
+AGENT_VISIBLE_DIRS = ("/home", "/tmp", "/var/tmp", "/run", "/opt", "/srv", "/usr/local", "/etc")  # noqa: S108
 ERR_EXECUTE_ONLY = (
     "start() left files the agent can run but not read: {files}. A program the agent can run is a program "
     "the agent can read (LD_PRELOAD, /proc/self/mem, a debugger): keep hidden logic in a service root "

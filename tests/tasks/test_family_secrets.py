@@ -20,7 +20,6 @@ from tests.tasks.test_demo_suite import FIXED_STATS
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 
 
-
 def _secrets(family: str, *, given: tuple[str, ...]) -> set[str]:
     """Distinctive lines of every file of the family except those it gives the agent on purpose."""
     lines = set()
