@@ -18,9 +18,8 @@ TASK_NAME_MAX = 200
 TASK_NAME_RULE = (
     f"1 to {TASK_NAME_MAX} letters, digits, '_', '-', '.' or '=', starting with a letter, digit or '_'"
 )
-TASK_NAME_VALIDATOR = RegexValidator(
-    rf"^[A-Za-z0-9_][A-Za-z0-9_.=-]{{0,{TASK_NAME_MAX - 1}}}\Z", f"A task name is {TASK_NAME_RULE}."
-)
+TASK_NAME_PATTERN = rf"^[A-Za-z0-9_][A-Za-z0-9_.=-]{{0,{TASK_NAME_MAX - 1}}}\Z"
+TASK_NAME_VALIDATOR = RegexValidator(TASK_NAME_PATTERN, f"A task name is {TASK_NAME_RULE}.")
 STANDARD_VERSION_MAX = 20
 
 

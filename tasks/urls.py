@@ -1,6 +1,28 @@
-from django.urls import path
+import re
+
+from django.urls import path, register_converter
 
 from tasks import views, views_flags
+
+_DECODED = {"2F": "/", "25": "%", "2E": "."}
+
+
+class TaskNameConverter:
+    """Any stored task name, even one with '/' or '%' that an import before the name rule let in
+    (tasks.models.TASK_NAME_PATTERN): such a name gets a working link instead of a 500 on every page that
+    lists it. Names that follow the rule are written as they are."""
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> str:
+        return re.sub("%(2F|25|2E)", lambda m: _DECODED[m[1]], value)
+
+    def to_url(self, value: str) -> str:
+        value = value.replace("%", "%25").replace("/", "%2F")
+        return value.replace(".", "%2E") if value in (".", "..") else value  # not a path step
+
+
+register_converter(TaskNameConverter, "taskname")
 
 app_name = "tasks"
 urlpatterns = [
@@ -11,6 +33,6 @@ urlpatterns = [
     path("flags.csv", views_flags.flags_csv, name="flags_csv"),
     path("flags/api/", views_flags.api_raise, name="flags_api"),
     path("flags/<int:flag_id>/", views_flags.flag_page, name="flag"),
-    path("<str:family>/<str:name>/", views.task_page, name="detail"),
-    path("<str:family>/<str:name>/status/", views.change_status, name="status"),
+    path("<str:family>/<taskname:name>/", views.task_page, name="detail"),
+    path("<str:family>/<taskname:name>/status/", views.change_status, name="status"),
 ]

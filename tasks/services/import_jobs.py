@@ -1,15 +1,17 @@
 """Imports run by a worker: the web process extracts and checks the upload, a worker imports it (building
 images on the docker backend, which only workers and the session host may do), and the staff page shows
-the output as it comes."""
+the output as it comes. Without a broker (the embedded mode) a thread of the web process is the worker."""
 
 from __future__ import annotations
 
+import logging
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -19,6 +21,8 @@ from tasks.services.importer import TaskImportError, tasks_import
 
 FLUSH_EVERY = 0.5  # seconds between writes of new output to the job's row
 
+log = logging.getLogger(__name__)
+
 
 def import_job_create(*, extracted: Path, source: str, by: Any) -> ImportJob:
     """Queue the import of an extracted (and checked) upload; the directory moves into the job's own."""
@@ -27,12 +31,37 @@ def import_job_create(*, extracted: Path, source: str, by: Any) -> ImportJob:
     shutil.move(str(extracted), job.workdir)
 
     def queue() -> None:
+        from config.celery import app
         from tasks.tasks import run_import_job
 
-        run_import_job.delay(job.pk)
+        if app.conf.task_always_eager:
+            # No broker: an eager job would run inside this request, for as long as the family's code
+            # takes (TASK_IMPORT_TIMEOUT per method, an image build on docker), and on uvicorn every other
+            # page would wait behind it. A thread runs it instead; the job's page follows it as usual.
+            import_job_start_thread(job.pk)
+        else:
+            run_import_job.delay(job.pk)
 
     transaction.on_commit(queue)
     return job
+
+
+def import_job_start_thread(job_id: int) -> threading.Thread:
+    """Run the job's Celery task in a background thread of this process (the embedded mode's worker)."""
+
+    def run() -> None:
+        from tasks.tasks import run_import_job
+
+        try:
+            run_import_job.apply(args=(job_id,), throw=True)
+        except Exception:  # import_job_run recorded it on the job; the thread has no one else to tell
+            log.exception("import job %s crashed", job_id)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    thread = threading.Thread(target=run, name=f"import-job-{job_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 class _Output:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -24,6 +25,9 @@ from django.db import transaction
 
 from tasks.family_runner import MethodFailure, call_family_method
 from tasks.models import (
+    STANDARD_VERSION_MAX,
+    TASK_NAME_PATTERN,
+    TASK_NAME_RULE,
     FamilyVersion,
     ScoringMode,
     Task,
@@ -44,6 +48,10 @@ MANIFEST = "manifest.yaml"
 ERR_NO_FAMILIES = "no task families found (a family is a directory FAMILY/ holding FAMILY.py)"
 ERR_BAD_NAME = "the directory name is not a valid family name (a Python module name)"
 ERR_SYMLINK = "symbolic links are not allowed in a task family"
+ERR_NOT_REGULAR = "{kind} is not allowed in a task family (only regular files and directories)"
+ERR_NAME_NOT_UTF8 = "the file name is not UTF-8"
+ERR_BAD_TASK_NAME = f"task name {{task}} is not allowed: a task name is {TASK_NAME_RULE}"
+ERR_STANDARD_VERSION = "standard_version {value} is longer than {limit} characters"
 ERR_TIMEOUT = "the family did not answer within {seconds:g} s (does module-level code or get_tasks() hang?)"
 ERR_UNKNOWN_PERMISSION = "task {task!r}: unknown permission {permission!r} (known: full_internet)"
 ERR_NO_TASKS = "get_tasks() returned no tasks"
@@ -51,6 +59,16 @@ ERR_MANIFEST_YAML = "invalid YAML: {error}"
 ERR_MANIFEST_SHAPE = "invalid manifest: {error}"
 ERR_MANIFEST_UNKNOWN_TASK = "invalid manifest: it describes task {task!r}, which get_tasks() does not return"
 ERR_DUPLICATE_FAMILY = "the family name appears twice in this import"
+
+
+def shown_name(name: str | os.PathLike[str]) -> str:
+    """A file name as text that can be shown anywhere: bytes that are not UTF-8 become \\xNN."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _clip(value: str, limit: int = 60) -> str:
+    """repr() of a value from a family, cut short: messages must not carry a megabyte of it."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 class TaskImportError(Exception):
@@ -131,16 +149,46 @@ def discover_families(path: Path) -> list[tuple[str, Path]]:
     return found
 
 
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _check_entry(name: str, root: Path, path: Path, mode: int) -> None:
+    """Only regular files and directories with UTF-8 names, judged by lstat: nothing else is opened
+    (opening a FIFO waits for a writer for ever; a device may be anything) and no link is followed."""
+    rel = shown_name(path.relative_to(root))
+    if stat.S_ISLNK(mode):
+        raise TaskImportError(ERR_SYMLINK, family=name, file=rel)
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = _KINDS.get(stat.S_IFMT(mode), "a special file")
+        raise TaskImportError(ERR_NOT_REGULAR.format(kind=kind), family=name, file=rel)
+    if rel != str(path.relative_to(root)):
+        raise TaskImportError(ERR_NAME_NOT_UTF8, family=name, file=rel)
+
+
 def _family_files(name: str, root: Path) -> list[Path]:
     files = []
     for base, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in IGNORED_NAMES)
         for entry in [*dirs, *names]:
             p = Path(base) / entry
-            if p.is_symlink():
-                raise TaskImportError(ERR_SYMLINK, family=name, file=str(p.relative_to(root)))
+            _check_entry(name, root, p, p.lstat().st_mode)
         files += [Path(base) / n for n in sorted(names) if n not in IGNORED_NAMES and not n.endswith(".pyc")]
     return sorted(files)
+
+
+def _read_regular(name: str, root: Path, path: Path) -> tuple[bytes, int]:
+    """The bytes and mode of a file _family_files listed; opened without following a link or waiting on a
+    FIFO, and checked again once open (it may have been replaced since)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        _check_entry(name, root, path, mode)
+        return f.read(), mode
 
 
 def content_digest(name: str, root: Path) -> tuple[str, list[Path], int]:
@@ -150,9 +198,9 @@ def content_digest(name: str, root: Path) -> tuple[str, list[Path], int]:
     files = _family_files(name, root)
     for f in files:
         rel = f.relative_to(root).as_posix()
-        data = f.read_bytes()
+        data, mode = _read_regular(name, root, f)
         total += len(data)
-        h.update(rel.encode() + b"\0" + (b"x" if f.stat().st_mode & stat.S_IXUSR else b"-") + b"\0")
+        h.update(rel.encode() + b"\0" + (b"x" if mode & stat.S_IXUSR else b"-") + b"\0")
         h.update(len(data).to_bytes(8, "big") + data)
     return h.hexdigest(), files, total
 
@@ -284,7 +332,7 @@ def _load_manifest(name: str, root: Path) -> dict[str, Any]:
 def stage_family(name: str, root: Path, on_output: Callable[[str], None] | None = None) -> StagedFamily:
     """Everything about one family, checked, without touching the database."""
     if not FAMILY_NAME_OK(name):
-        raise TaskImportError(ERR_BAD_NAME, family=name)
+        raise TaskImportError(ERR_BAD_NAME, family=shown_name(name))
     digest, files, size = content_digest(name, root)
     manifest = _load_manifest(name, root)
     snapshot = _snapshot(name, root, digest, files)
@@ -292,6 +340,8 @@ def stage_family(name: str, root: Path, on_output: Callable[[str], None] | None 
     # No TASK_ENVIRONMENT here: which secrets a family may see is known only after it describes itself,
     # and get_instructions() could copy them into text that contractors read.
     spec = SandboxSpec(family_dir=snapshot, family_name=name)
+    if on_output:
+        on_output(f"describing the tasks in a sandbox (at most {settings.TASK_IMPORT_TIMEOUT:g} s)\n")
     try:
         # docker: the family's image is built here, install() included, its output reported as it comes
         with get_backend().provision(spec, on_output) as sandbox:
@@ -310,6 +360,19 @@ def stage_family(name: str, root: Path, on_output: Callable[[str], None] | None 
     tasks_doc: dict[str, Any] = described["tasks"]
     if not tasks_doc:
         raise TaskImportError(ERR_NO_TASKS, family=name, file=main_file)
+    for task_name in tasks_doc:
+        # the same rule as the model's validator: a name goes into URLs, file names and `family/task` ids
+        if not re.match(TASK_NAME_PATTERN, task_name):
+            raise TaskImportError(
+                ERR_BAD_TASK_NAME.format(task=_clip(task_name)), family=name, file=main_file
+            )
+    standard_version = str(described.get("standard_version") or "")
+    if len(standard_version) > STANDARD_VERSION_MAX:
+        raise TaskImportError(
+            ERR_STANDARD_VERSION.format(value=_clip(standard_version), limit=STANDARD_VERSION_MAX),
+            family=name,
+            file=main_file,
+        )
     manifest_tasks = manifest.get("tasks", {}) or {}
     for task_name in manifest_tasks:
         if task_name not in tasks_doc:
@@ -322,7 +385,7 @@ def stage_family(name: str, root: Path, on_output: Callable[[str], None] | None 
         snapshot=snapshot,
         file_count=len(files),
         size_bytes=size,
-        standard_version=str(described.get("standard_version") or ""),
+        standard_version=standard_version,
         manifest=manifest,
         methods=list(described["methods"]),
         required_env=list(described["required_environment_variables"]),

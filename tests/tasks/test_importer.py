@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import socket
+import stat
 import uuid
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from tasks.models import FamilyVersion, ScoringMode, Task, TaskFamily, TaskStatus, TaskVersion
+from tasks.models import (
+    STANDARD_VERSION_MAX,
+    FamilyVersion,
+    ScoringMode,
+    Task,
+    TaskFamily,
+    TaskStatus,
+    TaskVersion,
+)
 from tasks.services import importer
 from tasks.services.importer import TaskImportError, tasks_import
 from tests.conftest import EXAMPLES, SIMPLE_FAMILY
@@ -303,3 +315,89 @@ def test_task_with_unmet_needs_cannot_start(make_family) -> None:
     assert tv is not None
     with pytest.raises(SandboxError, match="cannot start on the bubblewrap backend: it needs install"):
         task_sandbox_start(task_version=tv)
+
+
+# -- staff-side robustness (issue 13): each of these hung or crashed the import --------------------------
+def _special_file(path: Path, kind: str) -> socket.socket | None:
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        return sock  # kept open (and listening) while the import runs
+    else:
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # what /dev/null is
+    return None
+
+
+@pytest.mark.parametrize(
+    ("kind", "shown"),
+    [
+        ("fifo", "a FIFO (named pipe)"),
+        ("socket", "a socket"),
+        pytest.param(
+            "chardev",
+            "a character device",
+            marks=pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a device needs root"),
+        ),
+    ],
+)
+def test_import_command_refuses_a_fifo_socket_or_device_without_opening_it(make_family, kind, shown) -> None:
+    """A FIFO in a family made import_tasks wait for ever (reading it waits for a writer)."""
+    d = make_family("piped", SIMPLE_FAMILY)
+    (d / "data").mkdir()
+    sock = _special_file(d / "data" / "special", kind)
+    try:
+        reason = importer.ERR_NOT_REGULAR.format(kind=shown)
+        with pytest.raises(CommandError, match=re.escape(f"nothing imported: piped: data/special: {reason}")):
+            call_command("import_tasks", str(d))
+    finally:
+        if sock is not None:
+            sock.close()
+    _nothing_stored()
+
+
+def test_import_command_refuses_a_file_name_that_is_not_utf8(make_family) -> None:
+    d = make_family("latin", SIMPLE_FAMILY)
+    with open(os.path.join(os.fsencode(d), b"caf\xe9.txt"), "wb") as f:
+        f.write(b"x")
+    expected = f"nothing imported: latin: caf\\xe9.txt: {importer.ERR_NAME_NOT_UTF8}"
+    with pytest.raises(CommandError, match=re.escape(expected)):
+        call_command("import_tasks", str(d))
+    _nothing_stored()
+
+
+@pytest.mark.parametrize(
+    "task_name", ["one/two", "a%2Fb", "with space", "q?x", ".hidden", "..", "-rf", "caf\u00e9", "x" * 201]
+)
+def test_import_command_refuses_a_task_name_that_breaks_urls_files_or_ids(make_family, task_name) -> None:
+    source = SIMPLE_FAMILY.replace('"two": {"answer": "7"}', f'{task_name!r}: {{"answer": "7"}}')
+    d = make_family("names", source)
+    shown = repr(task_name if len(task_name) <= 60 else task_name[:60] + "...")
+    reason = importer.ERR_BAD_TASK_NAME.format(task=shown)
+    with pytest.raises(CommandError, match=re.escape(f"nothing imported: names: names.py: {reason}")):
+        call_command("import_tasks", str(d))
+    _nothing_stored()
+
+
+def test_task_names_of_metr_tasks_import(make_family) -> None:
+    """'-', '.' and '=' are in METR's own task names (all_runs: `easy_see=true`, `4-stage-spn`)."""
+    names = ["easy_see=true", "4-stage-spn", "v1.2", "_private", "x" * 200]
+    source = SIMPLE_FAMILY.replace(
+        '{"one": {"answer": "42"}, "two": {"answer": "7"}}', repr({n: {"answer": "1"} for n in names})
+    )
+    call_command("import_tasks", str(make_family("metr_like", source)))
+    assert sorted(Task.objects.values_list("name", flat=True)) == sorted(names)
+
+
+def test_import_command_refuses_a_standard_version_longer_than_the_field(make_family) -> None:
+    """It reached the database's field and failed there (a ValidationError: 500 on the upload page)."""
+    long_version = "0.3.0-" + "x" * 5000
+    source = SIMPLE_FAMILY.replace('standard_version = "0.3.0"', f"standard_version = {long_version!r}")
+    d = make_family("verbose", source)
+    reason = importer.ERR_STANDARD_VERSION.format(
+        value=repr(long_version[:60] + "..."), limit=STANDARD_VERSION_MAX
+    )
+    with pytest.raises(CommandError, match=re.escape(f"nothing imported: verbose: verbose.py: {reason}")):
+        call_command("import_tasks", str(d))
+    _nothing_stored()
