@@ -21,6 +21,7 @@ from baselining.models import (
     counts_towards_target,
 )
 from tasks.models import Task, TaskStatus
+from tasks.selectors import holding_flags
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def eligible_tasks(*, contractor: User, kind: str) -> list[Candidate]:
         Task.objects.filter(status=status, latest_version__isnull=False)
         .exclude(assignments__contractor=contractor)  # attempted before: any version, any kind
         .exclude(family__authors=contractor)  # wrote it
-        .exclude(flags__severity="blocking", flags__status__in=["open", "confirmed"])  # on hold for a problem
+        .exclude(pk__in=holding_flags().values("task_id"))  # on hold for a problem
         .select_related("latest_version", "family")
         .annotate(open_or_done=Count("assignments", filter=counts_towards_target("assignments__")))
     )

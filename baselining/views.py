@@ -33,8 +33,10 @@ from baselining.services.sessions import (
     baseline_session_survey,
     clock_events,
 )
+from config import limits
 from config.permissions import acting_user, staff_required
-from tasks.models import ACTIVE_FLAG_STATUSES, FlagCategory, FlagSeverity
+from tasks.models import FlagCategory, FlagSeverity
+from tasks.selectors import holding_flags
 from tasks.services.flags import FlagError
 from terminal.services import SessionError as TerminalSessionError
 
@@ -151,9 +153,7 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "severities": FlagSeverity.choices,
             "can_intermediate": "intermediate_score"
             in session.assignment.task_version.family_version.methods,
-            "on_hold": session.assignment.task.flags.filter(
-                severity="blocking", status__in=ACTIVE_FLAG_STATUSES
-            ).exists(),
+            "on_hold": holding_flags().filter(task=session.assignment.task_id).exists(),
         },
     )
 
@@ -312,6 +312,7 @@ def review_page(request: HttpRequest, session_id: int) -> HttpResponse:
 
 def parse_periods(text: str, events: list[clock.Event]) -> list[tuple[datetime, datetime]]:
     """'0-20, 35.5-50' (minutes after the clock started) into absolute work periods."""
+    limits.check_length(text, limit=limits.CORRECTION_PERIODS, field="the list of periods")
     start = next((e.at for e in events if e.kind == clock.Kind.STARTED), None)
     if start is None:
         raise ValueError("the clock never started")

@@ -93,8 +93,14 @@ def vet(request: HttpRequest, profile_id: int) -> HttpResponse:
 @staff_required
 @require_POST
 def invite(request: HttpRequest) -> HttpResponse:
-    inv = invitation_create(by=acting_user(request), note=request.POST.get("note", ""))
-    messages.success(request, f"Invitation link: {request.build_absolute_uri('/apply/')}?invite={inv.token}")
+    try:
+        inv = invitation_create(by=acting_user(request), note=request.POST.get("note", ""))
+    except ContractorError as exc:
+        messages.error(request, str(exc).capitalize() + ".")
+    else:
+        messages.success(
+            request, f"Invitation link: {request.build_absolute_uri('/apply/')}?invite={inv.token}"
+        )
     return redirect("baselining:vetting")
 
 

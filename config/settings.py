@@ -72,6 +72,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tasks.context_processors.open_flags",
+                "config.context_processors.limits",  # {{ maxlen.<field> }}: config/limits.py
             ],
         },
     },
@@ -206,6 +207,10 @@ PERIODIC_JOBS_EMBEDDED = not REDIS_URL
 
 # Staff e-mailed about every new task flag (comma-separated), through Django's mail settings (MAILERS).
 FLAG_NOTIFY_EMAILS = [e for e in os.environ.get("FLAG_NOTIFY_EMAILS", "").split(",") if e]
+# Flags a non-staff person may raise per hour (docs/qa.md); past it, a clear refusal.
+FLAG_RATE_PER_HOUR = int(os.environ.get("FLAG_RATE_PER_HOUR", "20"))
+# A contractor's blocking flag holds its task when raised (on), or only once staff confirm it (off).
+FLAG_HOLD_ON_RAISE = _env_bool("FLAG_HOLD_ON_RAISE", default=True)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "baselines@localhost")
 
 # Statistics and exports (docs/exports.md)

@@ -1,5 +1,6 @@
 from django import forms
 
+from config import limits
 from tasks.models import TaskStatus
 
 
@@ -9,4 +10,8 @@ class UploadForm(forms.Form):
 
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=TaskStatus.choices)
-    note = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "Why (optional)"}))
+    note = forms.CharField(
+        required=False,
+        max_length=limits.STATUS_NOTE,
+        widget=forms.TextInput(attrs={"placeholder": "Why (optional)"}),
+    )

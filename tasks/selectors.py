@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from tasks.models import Task, TaskFamily
+from tasks.models import ACTIVE_FLAG_STATUSES, Flag, FlagSeverity, FlagStatus, Task, TaskFamily
+
+
+def holding_flags() -> QuerySet[Flag]:
+    """The flags that hold their task (on hold: nobody gets it): the one place this rule is written.
+
+    Active (open or confirmed) blocking flags; with FLAG_HOLD_ON_RAISE off, a flag raised by someone
+    who is not staff holds only once staff have confirmed it.
+    """
+    qs = Flag.objects.filter(severity=FlagSeverity.BLOCKING, status__in=ACTIVE_FLAG_STATUSES)
+    if not settings.FLAG_HOLD_ON_RAISE:
+        qs = qs.filter(Q(status=FlagStatus.CONFIRMED) | Q(raised_by__is_staff=True))
+    return qs
 
 
 @dataclass(frozen=True)

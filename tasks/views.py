@@ -90,7 +90,12 @@ def change_status(request: HttpRequest, family: str, name: str) -> HttpResponse:
         except StatusChangeError as exc:
             messages.error(request, str(exc))
     else:
-        messages.error(request, "Choose a valid status.")
+        messages.error(
+            request,
+            " ".join(str(e) for e in form.errors["note"])
+            if "note" in form.errors
+            else "Choose a valid status.",
+        )
     return redirect("tasks:detail", family=family, name=name)
 
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from config.permissions import acting_user, staff_required
 from tasks.models import Flag, FlagCategory, FlagSeverity, FlagStatus, TaskVersion
-from tasks.services.flags import FlagError, flag_raise, flag_transition, flags_bulk
+from tasks.services.flags import FlagError, FlagNotAllowed, flag_raise, flag_transition, flags_bulk
 
 FILTERS = ("status", "category", "severity", "family", "task")
 
@@ -135,6 +135,8 @@ def api_raise(request: HttpRequest) -> JsonResponse:
             recording_offset=float(doc["offset"]) if doc.get("offset") is not None else None,
             source="api",
         )
+    except FlagNotAllowed as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
     except (FlagError, ValueError) as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({"id": flag.pk, "status": flag.status}, status=201)

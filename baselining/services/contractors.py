@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from baselining.models import ContractorProfile, ContractorStatus, Invitation
+from config import limits
 
 ERR_USERNAME_TAKEN = "that user name is taken"
 ERR_INVITATION = "this invitation link is not valid (used or expired)"
@@ -27,6 +28,7 @@ class ContractorError(Exception):
 
 def parse_expertise(text: str) -> list[dict[str, Any]]:
     """'data science: 4' per line -> [{"area": "data science", "years": 4}]."""
+    limits.check_length(text, limit=limits.APPLICATION_EXPERTISE, field="expertise", error=ContractorError)
     out = []
     for line in text.splitlines():
         if not line.strip():
@@ -53,6 +55,14 @@ def contractor_apply(
     invitation_token: str = "",
 ) -> ContractorProfile:
     """Create the account and profile: an applicant for the vetting queue, or active with an invitation."""
+    for value, limit, field in (
+        (username, limits.USERNAME, "the user name"),
+        (email, limits.EMAIL, "the e-mail address"),
+        (password, limits.PASSWORD, "the password"),
+        (background, limits.APPLICATION_BACKGROUND, "the background"),
+        (availability, limits.APPLICATION_AVAILABILITY, "the availability"),
+    ):
+        limits.check_length(value, limit=limit, field=field, error=ContractorError)
     try:
         validate_password(password)
     except ValidationError as exc:
@@ -89,6 +99,7 @@ def contractor_apply(
 def invitation_create(*, by: User, note: str = "", days: int = 14) -> Invitation:
     if not by.is_staff:
         raise ContractorError("only staff invite")
+    limits.check_length(note, limit=limits.INVITATION_NOTE, field="the note", error=ContractorError)
     return Invitation.objects.create(
         created_by=by, note=note, expires_at=timezone.now() + timedelta(days=days)
     )
@@ -100,6 +111,7 @@ def contractor_vet(
     """Approve (active) or reject (suspended) an applicant, with a note."""
     if not by.is_staff:
         raise ContractorError("only staff vet applicants")
+    limits.check_length(note, limit=limits.VETTING_NOTE, field="the note", error=ContractorError)
     with transaction.atomic():
         locked = ContractorProfile.objects.select_for_update().get(pk=profile.pk)
         if locked.status != ContractorStatus.APPLICANT:
@@ -126,6 +138,7 @@ def contractor_require_vetting_task(*, profile: ContractorProfile, by: User, out
 def contractor_set_status(*, profile: ContractorProfile, by: User, status: str, note: str = "") -> None:
     if not by.is_staff or status not in ContractorStatus.values:
         raise ContractorError("invalid status change")
+    limits.check_length(note, limit=limits.VETTING_NOTE, field="the note", error=ContractorError)
     ContractorProfile.objects.filter(pk=profile.pk).update(
         status=status, vetting_note=note or profile.vetting_note
     )

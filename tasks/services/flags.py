@@ -1,19 +1,25 @@
 """Task problems: raising a flag, triage transitions (who may make them), and their effects on the task.
 
-An active (open or confirmed) blocking flag puts its task on hold: no new assignments. Fixing means linking
-a newer task version; when no active blocking flag remains the task returns to the status it had.
+An active (open or confirmed) blocking flag puts its task on hold: no new assignments (with
+FLAG_HOLD_ON_RAISE off, a contractor's only once staff confirm it: tasks.selectors.holding_flags). Fixing
+means linking a newer task version; when no holding flag remains the task returns to the status it had.
+Only staff and contractors who worked on the version may raise one (flag_may_raise), at a bounded rate.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.dispatch import Signal
+from django.utils import timezone
 
+from config import limits
 from tasks.models import (
     Flag,
     FlagCategory,
@@ -24,7 +30,9 @@ from tasks.models import (
     TaskStatus,
     TaskVersion,
 )
-from tasks.services.status import has_active_blocking_flag, record_status_change
+from tasks.selectors import holding_flags
+from tasks.services.status import record_status_change
+from terminal.models import TerminalSession
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,10 @@ ERR_FIX_VERSION = "fixing needs a newer version of the same task linked to the f
 ERR_DUPLICATE_OF = "a duplicate needs the original flag: another flag of the same task"
 ERR_DESCRIPTION = "describe the problem"
 ERR_CATEGORY = "unknown category or severity"
+ERR_MAY_NOT_RAISE = (
+    "only staff, or an active contractor who has had a session of this task version, may report a problem"
+)
+ERR_RATE = "too many problem reports: at most {limit} an hour; try again later or tell staff directly"
 
 TRANSITIONS: dict[str, set[str]] = {
     FlagStatus.OPEN: {FlagStatus.CONFIRMED, FlagStatus.REJECTED, FlagStatus.DUPLICATE},
@@ -51,6 +63,10 @@ class FlagError(Exception):
     pass
 
 
+class FlagNotAllowed(FlagError):
+    """The person may not raise a flag on this task version (the API answers 403)."""
+
+
 def _set_task_status(task: Task, status: str, note: str, by: Any = None) -> None:
     locked = Task.objects.select_for_update().get(pk=task.pk)
     if locked.status != status:
@@ -65,7 +81,7 @@ def _hold(task: Task, flag: Flag) -> None:
 
 def _release_if_clear(task: Task, flag: Flag, by: Any) -> None:
     current = Task.objects.get(pk=task.pk)
-    if current.status != TaskStatus.ON_HOLD or has_active_blocking_flag(task):
+    if current.status != TaskStatus.ON_HOLD or holding_flags().filter(task=task).exists():
         return
     held = current.status_changes.filter(to_status=TaskStatus.ON_HOLD).order_by("-changed_at", "-id").first()
     back = held.from_status if held and held.from_status else TaskStatus.READY
@@ -83,12 +99,30 @@ def flag_raise(
     recording_offset: float | None = None,
     source: str = "page",
 ) -> Flag:
-    """Anyone who meets a problem reports it; a blocking one puts the task on hold at once."""
+    """Staff, or a contractor who met the problem in a session of this version, report it.
+
+    Every path (session, survey, replay, the JSON API, horizons) comes here, so the rules hold for all:
+    who may raise (flag_may_raise), at most FLAG_RATE_PER_HOUR flags an hour for a non-staff person, a
+    bounded description. A blocking flag puts the task on hold at once, or, with FLAG_HOLD_ON_RAISE off and
+    a non-staff reporter, once staff confirm it (tasks.selectors.holding_flags).
+    """
+    if not flag_may_raise(user=by, task_version=task_version):
+        raise FlagNotAllowed(ERR_MAY_NOT_RAISE)
     if category not in FlagCategory.values or severity not in FlagSeverity.values:
         raise FlagError(ERR_CATEGORY)
     if not description.strip():
         raise FlagError(ERR_DESCRIPTION)
+    limits.check_length(description, limit=limits.FLAG_DESCRIPTION, field="the description", error=FlagError)
     with transaction.atomic():
+        if not by.is_staff:
+            # The reporter's row lock makes the count and the insert one step: parallel requests queue here.
+            get_user_model().objects.select_for_update().filter(pk=by.pk).first()
+            since = timezone.now() - timedelta(hours=1)
+            if (
+                Flag.objects.filter(raised_by=by, created_at__gte=since).count()
+                >= settings.FLAG_RATE_PER_HOUR
+            ):
+                raise FlagError(ERR_RATE.format(limit=settings.FLAG_RATE_PER_HOUR))
         flag = Flag.objects.create(
             task=task_version.task,
             task_version=task_version,
@@ -101,10 +135,32 @@ def flag_raise(
             description=description.strip(),
         )
         FlagChange.objects.create(flag=flag, by=by, to_status=FlagStatus.OPEN, note=f"raised ({source})")
-        if severity == FlagSeverity.BLOCKING:
+        if holding_flags().filter(pk=flag.pk).exists():
             _hold(task_version.task, flag)
         transaction.on_commit(lambda: _notify(flag))
     return flag
+
+
+def flag_may_raise(*, user: Any, task_version: TaskVersion) -> bool:
+    """Staff; or an active contractor who has (or had) a session (baseline or QA) of this task version.
+
+    An applicant, a suspended or paused contractor, or one who never worked on this version cannot put
+    a task on hold for everyone by guessing its (sequential) id.
+    """
+    if not getattr(user, "is_active", False):
+        return False
+    if user.is_staff:
+        return True
+    from baselining.models import BaselineSession, ContractorProfile, ContractorStatus  # above tasks
+
+    if not ContractorProfile.objects.filter(user=user, status=ContractorStatus.ACTIVE).exists():
+        return False
+    return (
+        TerminalSession.objects.filter(user=user, task_version=task_version).exists()
+        or BaselineSession.objects.filter(
+            assignment__contractor=user, assignment__task_version=task_version
+        ).exists()
+    )
 
 
 def _notify(flag: Flag) -> None:
@@ -135,6 +191,7 @@ def flag_transition(
     """Staff move a flag on: confirmed, fixed (with a new version), rejected, duplicate, reopened."""
     if not getattr(by, "is_staff", False):
         raise FlagError(ERR_STAFF)
+    limits.check_length(note, limit=limits.FLAG_NOTE, field="the note", error=FlagError)
     with transaction.atomic():
         locked = Flag.objects.select_for_update().select_related("task", "task_version").get(pk=flag.pk)
         if to not in TRANSITIONS.get(locked.status, set()):
@@ -157,7 +214,7 @@ def flag_transition(
             locked.fixed_in = fixed_in
             locked.invalidate_old_sessions = invalidate_old_sessions
         locked.save()
-        if to == FlagStatus.OPEN and locked.severity == FlagSeverity.BLOCKING:
+        if holding_flags().filter(pk=locked.pk).exists():  # reopened, or confirmed where that is what holds
             _hold(locked.task, locked)
         else:
             _release_if_clear(locked.task, locked, by)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from config import limits
 from tasks.models import Task, TaskStatus, TaskStatusChange
 
 ERR_SAME_STATUS = "the task is already {status}"
@@ -23,6 +24,7 @@ def task_set_status(*, task: Task, status: str, by: User, note: str = "") -> Tas
         raise StatusChangeError(ERR_NOT_STAFF)
     if status not in TaskStatus.values:
         raise StatusChangeError(f"unknown status {status!r}")
+    limits.check_length(note, limit=limits.STATUS_NOTE, field="the note", error=StatusChangeError)
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk)
         if locked.status == status:

@@ -86,7 +86,7 @@ def test_every_csv_loads_with_the_documented_dtypes(suite, django_user_model) ->
     from tasks.models import TaskVersion
     from tasks.services.flags import flag_raise
 
-    someone = django_user_model.objects.create_user("flagger")
+    someone = django_user_model.objects.create_user("flagger", is_staff=True)  # staff flag any version
     for tv in TaskVersion.objects.all()[:3]:
         flag_raise(
             task_version=tv, by=someone, category="unclear", severity="minor", description='a "quoted",\nline'

@@ -42,8 +42,21 @@ def people(db):  # type: ignore[no-untyped-def]
     return staff, bob
 
 
+def _worked_on(user, task_version) -> None:  # type: ignore[no-untyped-def]
+    """A contractor reports problems of versions they had a session of (tasks/services/flags.py)."""
+    from terminal.models import TerminalSession
+    from terminal.services import terminal_session_create
+
+    if (
+        not user.is_staff
+        and not TerminalSession.objects.filter(user=user, task_version=task_version).exists()
+    ):
+        terminal_session_create(user=user, task_version=task_version, purpose="baseline")
+
+
 def _flag(task: Task, by, severity: str = "blocking") -> Flag:  # type: ignore[no-untyped-def]
     assert task.latest_version is not None
+    _worked_on(by, task.latest_version)
     return flag_raise(
         task_version=task.latest_version,
         by=by,
@@ -164,6 +177,7 @@ def test_flags_csv_and_the_api(demo_suite, people, client) -> None:
 
     staff, bob = people
     task = Task.objects.get(name="meeting")
+    _worked_on(bob, task.latest_version)
     client.force_login(bob)
     resp = client.post(
         "/tasks/flags/api/",
