@@ -12,15 +12,18 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.websocket_origin import SameOriginValidator  # noqa: E402
 from terminal.lifespan import lifespan  # noqa: E402
 from terminal.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Session-cookie authentication, and the Origin must be one of ALLOWED_HOSTS (no cross-site
-        # WebSocket hijacking).
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Session-cookie authentication; the Origin must be this site's own (scheme, host and port) and its
+        # host one of ALLOWED_HOSTS: no cross-site WebSocket hijacking (config/websocket_origin.py).
+        "websocket": AllowedHostsOriginValidator(
+            SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
         # On shutdown the embedded session host ends its sessions cleanly (recordings closed, reasons kept).
         "lifespan": lifespan,
     }

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from config.datadir import secure_data_dir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -43,6 +45,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "axes",  # login attempts rate-limited per user and per address (see "Accounts" below)
     "tasks",
     "terminal",
     "baselining",
@@ -58,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,6 +124,33 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
+# Production is served over HTTPS by a TLS proxy (docs/deployment.md): HTTPS=1 makes cookies secure-only,
+# redirects http to https (but /healthz, which the container's health check asks over http), trusts the
+# proxy's X-Forwarded-Proto and sends HSTS. `manage.py check --deploy` is clean with it.
+HTTPS = _env_bool("HTTPS")
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = _env_bool("HSTS_PRELOAD", default=True)
+# --- Accounts: failed logins (django-axes, in the database: SQLite or PostgreSQL) -----------------------
+# A username, or an address, with LOGIN_FAILURE_LIMIT failed logins is locked out for LOGIN_COOLOFF_MINUTES
+# (each failure during the lockout starts it again). Only password logins count: API tokens and sessions
+# never go through authenticate(). The address is REMOTE_ADDR, which uvicorn sets from X-Forwarded-For for
+# the proxies it trusts (FORWARDED_ALLOW_IPS, docs/deployment.md).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")) / 60  # hours, as axes reads it
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per user, and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"  # 429 and a page that says how long to wait
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
@@ -171,6 +202,18 @@ LOGGING = {
 SANDBOX_REQUIRE_CGROUPS = _env_bool("SANDBOX_REQUIRE_CGROUPS", default=True)
 # asciicast recordings of terminal sessions.
 RECORDINGS_DIR = Path(os.environ.get("RECORDINGS_DIR", DATA_DIR / "recordings"))
+# DATA_DIR and what is made in it are private (0700 directories, 0600 SQLite files); DATA_DIR itself is
+# 0711 when bubblewrap sandboxes live under it (their roots must walk to their own state): config/datadir.py.
+secure_data_dir(
+    DATA_DIR,
+    private_dirs=[FAMILY_STORE, RECORDINGS_DIR, DATA_DIR / "imports"],
+    sqlite_file=(
+        Path(DATABASES["default"]["NAME"])
+        if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+        else None
+    ),
+    traversable=SANDBOX_BACKEND == "bubblewrap" and SANDBOX_DIR.resolve().is_relative_to(DATA_DIR),
+)
 # A recording's size cap (MiB); past it the terminal goes on and the recording keeps a marker and samples.
 RECORDING_MAX_MB = float(os.environ.get("RECORDING_MAX_MB", "100"))
 # Past the cap, how much of each minute's terminal traffic the recording keeps (KiB).
@@ -224,14 +267,14 @@ HUMAN_HOURLY_RATE = float(os.environ.get("HUMAN_HOURLY_RATE", "143.61"))  # for 
 # --- REST API (api/, docs/api.md): read-only, staff only, DRF tokens; schema and docs served locally ----
 INSTALLED_APPS += [
     "rest_framework",
-    "rest_framework.authtoken",  # `manage.py drf_create_token USERNAME` gives staff a token
+    "api",  # API keys stored as digests: `manage.py api_token USERNAME` makes one (docs/api.md)
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files as static files: no CDN
 ]
 REST_FRAMEWORK = {
     # Token first: a request without credentials gets 401 with `WWW-Authenticate: Token`, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api.authentication.HashedTokenAuthentication",  # DRF's `Token <key>` scheme, keys kept hashed
         "rest_framework.authentication.SessionAuthentication",  # staff already logged in, in a browser
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],

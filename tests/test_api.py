@@ -14,8 +14,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern
-from rest_framework.authtoken.models import Token
 
+from api.services import api_token_create
 from api.urls import urlpatterns as api_urlpatterns
 from baselining.exports import BASELINES_COLUMNS, TASKS_COLUMNS, read_csv_kwargs, suite_statistics
 from baselining.models import BaselineSession, ContractorProfile
@@ -79,7 +79,7 @@ def contractor() -> Any:
 
 
 def token_client(user: Any) -> Client:
-    key = Token.objects.get_or_create(user=user)[0].key
+    key = api_token_create(user=user, replace=True)
     return Client(HTTP_HOST=HOST, headers={"Authorization": f"Token {key}"})
 
 
