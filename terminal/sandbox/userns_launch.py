@@ -42,11 +42,11 @@ def _in_new_userns(then: Callable[[], None]) -> tuple[int, int]:
     and calls then(). Returns (pid, go) where go is the pipe end that lets it continue."""
     go_r, go_w = os.pipe()
     ready_r, ready_w = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(go_w)
         os.close(ready_r)
-        libc.prctl(PR_SET_PDEATHSIG, 9)
         if libc.unshare(CLONE_NEWUSER) != 0:
             _fail("unshare")
         os.write(ready_w, b"u")
@@ -60,6 +60,11 @@ def _in_new_userns(then: Callable[[], None]) -> tuple[int, int]:
         # Changing the host uid made this process undumpable, so its /proc files belong to host root; the
         # outer root must be able to write its child's uid_map. (It is outside the sandbox's pid namespace.)
         libc.prctl(PR_SET_DUMPABLE, 1)
+        # Only now: a change of host uid clears the parent-death signal (this process would outlive a
+        # killed launcher, and the sandbox with it).
+        libc.prctl(PR_SET_PDEATHSIG, 9)
+        if os.getppid() != parent:
+            os._exit(125)  # the parent died before the signal was armed
         then()
         os._exit(125)
     os.close(go_r)

@@ -276,6 +276,37 @@ def test_sandbox_root_sees_no_host_paths_and_cannot_enable_user_namespaces(backe
     assert agent.split() == ["AGENT-DENIED"]
 
 
+def test_a_killed_session_host_takes_its_sandboxes_with_it(remote_server, users, suite) -> None:
+    """SIGKILL leaves no time to clean up: the kernel's parent-death signals must end every process of the
+    sandbox (the launcher, the user-namespace holder, bwrap, the shell and what it started)."""
+    import signal
+    import subprocess
+
+    session = new_session(users["alice"])
+
+    async def scenario() -> None:
+        c = await remote_server.shell(session, users["alice"])
+        await run(c, "setsid sleep 4343 </dev/null >/dev/null 2>&1 & true")  # not the shell's job: no SIGHUP
+        await c.close()
+
+    async_to_sync(scenario)()
+
+    def running() -> list[str]:
+        ps = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True).stdout
+        return [line for line in ps.splitlines() if "sleep 4343" in line and not line.startswith("Z")]
+
+    assert running()
+    assert remote_server.host is not None
+    remote_server.host.send_signal(signal.SIGKILL)
+    remote_server.host.wait()
+    remote_server.host = None
+    for _ in range(50):
+        if not running():
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    assert not running()
+
+
 def test_unreachable_sandbox_dir_gives_a_clear_error(tmp_path) -> None:
     from terminal.sandbox import SandboxError, SandboxSpec
     from terminal.sandbox.bubblewrap import BubblewrapBackend
