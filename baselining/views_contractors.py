@@ -18,6 +18,7 @@ from baselining.services.contractors import (
     invitation_create,
     parse_expertise,
 )
+from config.http import posted_ids
 from config.permissions import acting_user, staff_required
 
 
@@ -124,8 +125,8 @@ def assign(request: HttpRequest) -> HttpResponse:
         try:
             made, refused = assignment_assign(
                 by=acting_user(request),
-                contractors=list(contractors.filter(pk__in=request.POST.getlist("contractors"))),
-                tasks=list(tasks.filter(pk__in=request.POST.getlist("tasks"))),
+                contractors=list(contractors.filter(pk__in=posted_ids(request.POST.getlist("contractors")))),
+                tasks=list(tasks.filter(pk__in=posted_ids(request.POST.getlist("tasks")))),
                 kind=kind if kind in AssignmentKind.values else AssignmentKind.BASELINE,
             )
         except AssignmentError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
@@ -12,8 +12,13 @@ from baselining.forms import ExportFilterForm
 from baselining.plots import dashboard_plots
 from baselining.selectors import ExportFilters
 from baselining.statistics import contractor_table, family_table
+from config.http import bad_request
 from config.permissions import staff_required
 from config.streaming import download
+
+# Plain-text 400s (config.http): they quote the request's own values.
+ERR_UNKNOWN_EXPORT = "unknown export {name!r}: one of {names}"
+ERR_BAD_FILTER = "bad filter: {errors}"
 
 
 def _errors(form: ExportFilterForm) -> str:
@@ -23,10 +28,10 @@ def _errors(form: ExportFilterForm) -> str:
 @staff_required
 def export_download(request: HttpRequest, name: str) -> HttpResponseBase:
     if name not in EXPORTS:
-        return HttpResponseBadRequest(f"unknown export {name!r}: one of {', '.join(EXPORTS)}")
+        return bad_request(ERR_UNKNOWN_EXPORT.format(name=name, names=", ".join(EXPORTS)))
     form = ExportFilterForm(request.GET)
     if not form.is_valid():
-        return HttpResponseBadRequest(f"bad filter: {_errors(form)}")
+        return bad_request(ERR_BAD_FILTER.format(errors=_errors(form)))
     base_url = request.build_absolute_uri("/").rstrip("/")
     return download(export_lines(name, form.filters(), base_url), name)
 

@@ -12,6 +12,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.http import posted_id, posted_ids
 from config.permissions import acting_user, staff_required
 from tasks.models import Flag, FlagCategory, FlagSeverity, FlagStatus, TaskVersion
 from tasks.services.flags import FlagError, FlagNotAllowed, flag_raise, flag_transition, flags_bulk
@@ -38,7 +39,7 @@ def _filtered(request: HttpRequest):  # type: ignore[no-untyped-def]
 @staff_required
 def board(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        flags = list(Flag.objects.filter(pk__in=request.POST.getlist("flags")))
+        flags = list(Flag.objects.filter(pk__in=posted_ids(request.POST.getlist("flags"))))
         done, refused = flags_bulk(
             flags=flags,
             by=acting_user(request),
@@ -79,8 +80,8 @@ def flag_page(request: HttpRequest, flag_id: int) -> HttpResponse:
                 by=acting_user(request),
                 to=p.get("to", ""),
                 note=p.get("note", ""),
-                duplicate_of=Flag.objects.filter(pk=p.get("duplicate_of") or 0).first(),
-                fixed_in=TaskVersion.objects.filter(pk=p.get("fixed_in") or 0).first(),
+                duplicate_of=Flag.objects.filter(pk=posted_id(p.get("duplicate_of")) or 0).first(),
+                fixed_in=TaskVersion.objects.filter(pk=posted_id(p.get("fixed_in")) or 0).first(),
                 invalidate_old_sessions=p.get("invalidate") == "yes",
             )
             messages.success(request, "Flag updated.")
