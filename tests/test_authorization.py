@@ -78,13 +78,13 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "B": 403,
             "staff": 200,
         },
-        ("get", f"/tasks/{t}/", "tasks/<str:family>/<str:name>/"): {
+        ("get", f"/tasks/{t}/", "tasks/<str:family>/<taskname:name>/"): {
             "anonymous": LOGIN,
             "A": 403,
             "B": 403,
             "staff": 200,
         },
-        ("post", f"/tasks/{t}/status/", "tasks/<str:family>/<str:name>/status/"): {
+        ("post", f"/tasks/{t}/status/", "tasks/<str:family>/<taskname:name>/status/"): {
             "anonymous": LOGIN,
             "A": 403,
             "B": 403,
