@@ -31,10 +31,9 @@ def import_job_create(*, extracted: Path, source: str, by: Any) -> ImportJob:
     shutil.move(str(extracted), job.workdir)
 
     def queue() -> None:
-        from config.celery import app
         from tasks.tasks import run_import_job
 
-        if app.conf.task_always_eager:
+        if run_import_job.app.conf.task_always_eager:
             # No broker: an eager job would run inside this request, for as long as the family's code
             # takes (TASK_IMPORT_TIMEOUT per method, an image build on docker), and on uvicorn every other
             # page would wait behind it. A thread runs it instead; the job's page follows it as usual.
