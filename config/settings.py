@@ -240,6 +240,8 @@ RESERVATION_HOURS = float(os.environ.get("RESERVATION_HOURS", "72"))
 IDLE_PAUSE_AFTER = float(os.environ.get("IDLE_PAUSE_AFTER", "600"))
 DISCONNECT_PAUSE_AFTER = float(os.environ.get("DISCONNECT_PAUSE_AFTER", "60"))
 TIME_LIMIT_HOURS = float(os.environ.get("TIME_LIMIT_HOURS", "8"))
+# The largest submission (typed, or /home/agent/submission.txt read as the agent), in bytes.
+SUBMISSION_MAX_BYTES = int(os.environ.get("SUBMISSION_MAX_BYTES", str(1024 * 1024)))
 # Periodic jobs, all in one place. Without Redis they run on a timer inside the web process.
 CELERY_BEAT_SCHEDULE = {
     "enforce-time-limits": {"task": "baselining.enforce_time_limits", "schedule": 30.0},

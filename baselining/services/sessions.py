@@ -7,6 +7,7 @@ after commit.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -26,12 +27,23 @@ from baselining.models import (
     ReviewStatus,
     SessionState,
 )
+from config import limits
 from tasks.family_runner import MethodFailure
 from tasks.services.environment import task_intermediate_score, task_score
 from terminal import control
 from terminal.models import TerminalSession
 from terminal.sandbox import SandboxError
-from terminal.services import terminal_session_create
+from terminal.sandbox.base import (
+    READ_DENIED,
+    READ_FAILED,
+    READ_LINK,
+    READ_MISSING,
+    READ_NOT_REGULAR,
+    READ_TIMEOUT,
+    READ_TOO_LARGE,
+    FileRefused,
+)
+from terminal.services import DiskSpaceError, terminal_session_create
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +54,17 @@ ERR_NOT_YOURS = "this is not your assignment"
 ERR_ONE_LIVE = "finish your current session first: one live session at a time"
 ERR_NO_INTERMEDIATE = "this task has no intermediate scoring"
 SUBMISSION_FILE = "/home/agent/submission.txt"
+# Why ~/submission.txt was not taken: the contractor reads these, the clock keeps running, nothing is stored.
+ERR_SUBMISSION_FILE = {
+    READ_LINK: "~/submission.txt is a symbolic link: write your answer into the file itself",
+    READ_NOT_REGULAR: "~/submission.txt is not a regular file (a directory, FIFO or device): "
+    "write your answer into an ordinary file",
+    READ_DENIED: "~/submission.txt is not readable by you (agent): make it yours and readable",
+    READ_TOO_LARGE: "~/submission.txt is larger than {limit}: a submission may be at most {limit}",
+    READ_TIMEOUT: "~/submission.txt could not be read in time: try again",
+    READ_FAILED: "~/submission.txt could not be read: try again, or submit the answer as text",
+}
+ERR_SUBMISSION_TOO_LARGE = "the submission is larger than {limit}: a submission may be at most {limit}"
 
 
 class SessionError(Exception):
@@ -144,12 +167,49 @@ def baseline_session_resume(*, session: BaselineSession, at: datetime | None = N
     transaction.on_commit(lambda: control.set_input(terminal_id, None, marker="resume"))
 
 
+def _size(limit: int) -> str:
+    if limit < 1024:
+        return f"{limit} bytes"
+    return f"{limit / 1024:g} KiB" if limit < 1024 * 1024 else f"{limit / (1024 * 1024):g} MiB"
+
+
+def submission_file_read(*, session: BaselineSession) -> str | None:
+    """The contractor's /home/agent/submission.txt, read in their live sandbox with their rights.
+
+    None if the task does not take one (it has intermediate scoring), or there is none, or the sandbox is
+    not running; SessionError, with a message for the contractor, if it is there but not acceptable (a
+    link, not a regular file, too large). Never as root: a link to a root-only file must not become an
+    answer, nor a FIFO or /dev/zero hang or flood the platform."""
+    if "intermediate_score" in session.assignment.task_version.family_version.methods:
+        return None
+    sandbox = control.sandbox_for(str(session.terminal_id)) if session.terminal_id else None
+    if sandbox is None:
+        return None
+    limit = settings.SUBMISSION_MAX_BYTES
+    try:
+        data = sandbox.read_file(SUBMISSION_FILE, user="agent", limit=limit, timeout=15)
+    except FileRefused as exc:
+        if exc.kind == READ_MISSING:
+            return None
+        raise SessionError(ERR_SUBMISSION_FILE[exc.kind].format(limit=_size(limit))) from exc
+    except SandboxError:
+        return None  # the sandbox went away: scoring says so
+    return data.decode(errors="replace")
+
+
 def baseline_session_submit(*, session: BaselineSession, submission: str, at: datetime | None = None) -> bool:
     """Submit once. A second submit (a double click) changes nothing and returns False.
 
-    The clock stops at the submit; scoring runs as a Celery job inside the live sandbox.
+    A blank text submission takes /home/agent/submission.txt instead, read now (the answer is what was
+    there when the clock stopped). The clock stops at the submit; scoring runs as a Celery job inside the
+    live sandbox.
     """
     at = at or timezone.now()
+    limit = settings.SUBMISSION_MAX_BYTES
+    if len(submission.encode()) > limit:
+        raise SessionError(ERR_SUBMISSION_TOO_LARGE.format(limit=_size(limit)))
+    if not submission.strip():
+        submission = submission_file_read(session=session) or submission
     with transaction.atomic():
         locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
         if locked.submitted_at is not None:
@@ -181,6 +241,7 @@ def baseline_session_submit(*, session: BaselineSession, submission: str, at: da
 def baseline_session_give_up(*, session: BaselineSession, reason: str, at: datetime | None = None) -> None:
     if not reason.strip():
         raise SessionError(ERR_REASON)
+    limits.check_length(reason, limit=limits.GIVE_UP_REASON, field="the reason", error=SessionError)
     at = at or timezone.now()
     with transaction.atomic():
         locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
@@ -225,12 +286,8 @@ def baseline_session_score(*, session_id: int) -> BaselineSession | None:
     try:
         if sandbox is None:
             raise SandboxError("the sandbox is gone before scoring")
-        if not session.submission.strip() and "intermediate_score" not in tv.family_version.methods:
-            # The Task Standard's other way to submit: /home/agent/submission.txt
-            found = sandbox.exec(["cat", SUBMISSION_FILE], user="root", timeout=30)
-            if found.returncode == 0:
-                session.submission = found.stdout.decode(errors="replace")
-                BaselineSession.objects.filter(pk=session.pk).update(submission=session.submission)
+        # The submission (typed, or submission.txt read as the agent at the submit) reaches the scorer
+        # as data on its stdin, never as a path root would open.
         result = task_score(
             sandbox=sandbox,
             task_version=tv,
@@ -262,6 +319,7 @@ def on_terminal_live(sender: type[TerminalSession], session_id: Any, at: datetim
 
 ERR_REVIEW_NOT_FINISHED = "only finished sessions can be reviewed"
 ERR_INVALID_NEEDS_REASON = "an invalid session needs a reason"
+ERR_REVIEW_REASON = "unknown reason: choose one of the listed reasons"
 
 
 def baseline_session_review(
@@ -270,12 +328,15 @@ def baseline_session_review(
     """Staff mark a finished session valid or invalid (with a reason); the latest review stands."""
     if not getattr(by, "is_staff", False):
         raise SessionError("only staff review sessions")
+    limits.check_length(note, limit=limits.REVIEW_NOTE, field="the note", error=SessionError)
     with transaction.atomic():
         locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
         if locked.state not in (SessionState.ENDED, SessionState.MANUAL_SCORING):
             raise SessionError(ERR_REVIEW_NOT_FINISHED)
         if not valid and not reason:
             raise SessionError(ERR_INVALID_NEEDS_REASON)
+        if not valid and reason not in InvalidReason.values:
+            raise SessionError(ERR_REVIEW_REASON)
         locked.review_status = ReviewStatus.VALID if valid else ReviewStatus.INVALID
         locked.review_reason = "" if valid else reason
         locked.review_note = note
@@ -384,6 +445,18 @@ def expire_reservations(*, now: datetime | None = None) -> int:
     ).update(status=AssignmentStatus.EXPIRED)
 
 
+INTERMEDIATE_FIELD_MAX = 16 * 1024  # bytes of JSON kept of a scorer's message or details
+
+
+def _bounded(value: Any) -> Any:
+    """A scorer's message or details as given, or a note in its place if its JSON passes the cap: scorers
+    may echo what the contractor wrote, and each entry is stored and shown on every page of the session."""
+    size = len(json.dumps(value, default=str))
+    if size <= INTERMEDIATE_FIELD_MAX:
+        return value
+    return f"(the scorer returned {size} bytes here; at most {INTERMEDIATE_FIELD_MAX} are kept)"
+
+
 def baseline_session_intermediate_score(*, session: BaselineSession) -> dict[str, Any]:
     """Run intermediate_score(t) in the live sandbox; the result joins the session's score log."""
     tv = session.assignment.task_version
@@ -401,8 +474,8 @@ def baseline_session_intermediate_score(*, session: BaselineSession) -> dict[str
         raise SessionError(f"intermediate scoring failed: {exc}") from exc
     entry = {
         "score": result.get("score"),
-        "message": result.get("message"),
-        "details": result.get("details"),
+        "message": _bounded(result.get("message")),
+        "details": _bounded(result.get("details")),
         "at": at.isoformat(),
         "working_seconds": round(working_seconds(session, at), 3),
     }
@@ -421,12 +494,12 @@ def baseline_session_survey(*, session: BaselineSession, answers: dict[str, Any]
         value = str(answers.get(key, ""))
         return int(value) if value.isdigit() and 1 <= int(value) <= 5 else None
 
-    clean = {
-        "difficulty": rating("difficulty"),
-        "confidence": rating("confidence"),
-        "resources": str(answers.get("resources", ""))[:2000],
-        "remarks": str(answers.get("remarks", ""))[:5000],
-    }
+    texts = {"resources": str(answers.get("resources", "")), "remarks": str(answers.get("remarks", ""))}
+    limits.check_length(
+        texts["resources"], limit=limits.SURVEY_RESOURCES, field="resources", error=SessionError
+    )
+    limits.check_length(texts["remarks"], limit=limits.SURVEY_REMARKS, field="remarks", error=SessionError)
+    clean = {"difficulty": rating("difficulty"), "confidence": rating("confidence"), **texts}
     BaselineSession.objects.filter(pk=session.pk).update(survey=clean)
 
 
@@ -440,6 +513,7 @@ def baseline_session_manual_score(
     """Staff score a session whose scorer returned None, against the task's rubric."""
     if not getattr(by, "is_staff", False):
         raise SessionError("only staff score sessions")
+    limits.check_length(notes, limit=limits.MANUAL_SCORING_NOTES, field="the notes", error=SessionError)
     if not 0 <= score <= 1:
         raise SessionError(ERR_SCORE_RANGE)
     with transaction.atomic():
@@ -471,6 +545,7 @@ def baseline_session_correct_time(
         raise SessionError("only staff correct timings")
     if not reason.strip():
         raise SessionError(ERR_CORRECTION_REASON)
+    limits.check_length(reason, limit=limits.CORRECTION_REASON, field="the reason", error=SessionError)
     at = timezone.now()
     with transaction.atomic():
         locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
@@ -491,6 +566,8 @@ def baseline_session_provision(*, session_id: int) -> str:
         return "nothing to do"
     try:
         refusal = control.prepare(session.terminal)
+    except DiskSpaceError as exc:
+        return str(exc)  # low on disk: the session stays CREATED; the contractor's attach tries again later
     except SandboxError as exc:
         refusal = ("failed", str(exc))
     if refusal is not None:
@@ -551,6 +628,7 @@ def baseline_session_qa_checklist(
 
     if session.assignment.kind != AssignmentKind.QA:
         raise SessionError(ERR_NOT_QA)
+    limits.check_length(differences, limit=limits.QA_DIFFERENCES, field="the differences", error=SessionError)
     if set(answers) != {key for key, _, _ in QA_QUESTIONS}:
         raise SessionError(ERR_QA_ANSWERS)
     passed = all(answers[key] is good for key, _, good in QA_QUESTIONS)
