@@ -7,7 +7,9 @@ shows these as text whatever they contain.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from uuid import UUID
 
 from django.http import HttpResponse
 
@@ -30,3 +32,24 @@ def posted_id(value: str | None) -> int | None:
 def posted_ids(values: Iterable[str]) -> list[int]:
     """The ids among posted values (a multiple select's): the others are left out, as posted_id says."""
     return [i for i in map(posted_id, values) if i is not None]
+
+
+def posted_uuid(value: object) -> UUID | None:
+    """A UUID from a form or JSON value, or None when it is none (a bad one was a ValidationError and a 500
+    in a UUIDField lookup)."""
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
+
+
+def seconds(value: object) -> float | None:
+    """A finite number of seconds >= 0 from a query, form or JSON value, or None when it is not one: `inf`,
+    `nan`, `1e309` and negatives are refused (a recording offset or a replay's start)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None

@@ -12,12 +12,13 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from config.http import posted_id, posted_ids
+from config.http import posted_id, posted_ids, posted_uuid, seconds
 from config.permissions import acting_user, staff_required
 from tasks.models import Flag, FlagCategory, FlagSeverity, FlagStatus, TaskVersion
 from tasks.services.flags import FlagError, FlagNotAllowed, flag_raise, flag_transition, flags_bulk
 
 FILTERS = ("status", "category", "severity", "family", "task")
+ERR_OFFSET = "offset is a number of seconds into the session's recording, finite and >= 0"
 
 
 def _filtered(request: HttpRequest):  # type: ignore[no-untyped-def]
@@ -115,16 +116,22 @@ def api_raise(request: HttpRequest) -> JsonResponse:
     try:
         doc = json.loads(request.body or b"{}")
         tv = TaskVersion.objects.get(pk=int(doc["task_version_id"]))
-    except (ValueError, KeyError, TypeError, TaskVersion.DoesNotExist):
+    except (ValueError, KeyError, TypeError, OverflowError, TaskVersion.DoesNotExist):
         return JsonResponse({"error": "give task_version_id, category, severity and description"}, status=400)
     user = acting_user(request)
     session = None
     if doc.get("terminal_session_id"):
         from terminal.models import TerminalSession
 
-        session = TerminalSession.objects.filter(pk=doc["terminal_session_id"]).first()
+        session_id = posted_uuid(doc["terminal_session_id"])
+        session = TerminalSession.objects.filter(pk=session_id).first() if session_id else None
         if session is None or (session.user_id != user.pk and not user.is_staff):
             return JsonResponse({"error": "no such session"}, status=404)
+    offset = None
+    if doc.get("offset") is not None:
+        offset = seconds(doc["offset"])
+        if offset is None:  # inf was stored, and then /api/flags/ could not write it as JSON (a 500)
+            return JsonResponse({"error": ERR_OFFSET}, status=400)
     try:
         flag = flag_raise(
             task_version=tv,
@@ -133,7 +140,7 @@ def api_raise(request: HttpRequest) -> JsonResponse:
             severity=str(doc.get("severity", "")),
             description=str(doc.get("description", "")),
             terminal_session=session,
-            recording_offset=float(doc["offset"]) if doc.get("offset") is not None else None,
+            recording_offset=offset,
             source="api",
         )
     except FlagNotAllowed as exc:

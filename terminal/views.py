@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from uuid import UUID
 
 from django.contrib import messages
@@ -12,6 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.http import seconds
 from config.permissions import acting_user, staff_required
 from tasks.models import Task, TaskVersion
 from terminal import control
@@ -81,13 +81,7 @@ def replay_start(raw: str) -> float | None:
     """?t= of a replay link: seconds from the start, finite and >= 0 ("" is 0), or None if it is not.
 
     It is written into the page's script as a number, where `inf` or `nan` would break the player."""
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
+    return seconds(raw) if raw else 0.0
 
 
 @staff_required

@@ -1,0 +1,71 @@
+"""The flags JSON API with malformed input: a clear 400 or 404, never a 500, and nothing stored that a later
+page cannot show (an infinite offset was stored, and /api/flags/ then answered 500)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from baselining.synthetic import generate_suite
+from tasks.models import Flag, TaskVersion
+from tasks.views_flags import ERR_OFFSET
+from terminal.services import terminal_session_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_api():  # type: ignore[no-untyped-def]
+    generate_suite(n_tasks=1, attempts_per_task=1, n_contractors=1)
+    staff = get_user_model().objects.create_user("boss", password="x-pass-123", is_staff=True)
+    tv = TaskVersion.objects.get()
+    terminal = terminal_session_create(user=staff, task_version=tv, purpose="trial")
+    client = Client(HTTP_HOST="127.0.0.1", raise_request_exception=False)
+    client.force_login(staff)
+    good = {"task_version_id": tv.pk, "category": "other", "severity": "minor", "description": "typo",
+            "terminal_session_id": str(terminal.id), "offset": 12.5}  # fmt: skip
+    return client, good
+
+
+def _post(client: Client, body: str) -> tuple[int, dict[str, object]]:
+    resp = client.post("/tasks/flags/api/", data=body, content_type="application/json")
+    return resp.status_code, resp.json()
+
+
+@pytest.mark.parametrize(
+    "offset", ["1e309", "-1e309", "NaN", "Infinity", "-5", '"abc"', '"inf"', "true", "[1]"]
+)
+def test_a_bad_offset_is_a_400(staff_api, offset: str) -> None:
+    client, good = staff_api
+    body = json.dumps(good).replace('"offset": 12.5', f'"offset": {offset}')
+    assert _post(client, body) == (400, {"error": ERR_OFFSET})
+    assert not Flag.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"terminal_session_id": "not-a-uuid"}, 404),
+        ({"terminal_session_id": 12345}, 404),
+        ({"task_version_id": "9" * 30}, 400),
+        ({"task_version_id": 1e300}, 400),
+        ({"task_version_id": [1]}, 400),
+    ],
+)
+def test_bad_ids_are_refused_clearly(staff_api, change: dict[str, object], status: int) -> None:
+    client, good = staff_api
+    code, _ = _post(client, json.dumps({**good, **change}))
+    assert code == status
+    assert _post(client, "[1, 2]")[0] == 400 and _post(client, "{not json")[0] == 400
+
+
+def test_a_good_flag_is_stored_and_every_page_shows_it(staff_api) -> None:
+    client, good = staff_api
+    code, doc = _post(client, json.dumps({**good, "offset": "7.25"}))
+    assert code == 201
+    assert Flag.objects.get().recording_offset == 7.25
+    for url in ("/api/flags/", f"/tasks/flags/{doc['id']}/", "/tasks/flags/"):
+        assert client.get(url).status_code == 200, url
