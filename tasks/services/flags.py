@@ -9,6 +9,7 @@ Only staff and contractors who worked on the version may raise one (flag_may_rai
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +42,7 @@ ERR_STAFF = "only staff triage flags"
 ERR_FIX_VERSION = "fixing needs a newer version of the same task linked to the flag"
 ERR_DUPLICATE_OF = "a duplicate needs the original flag: another flag of the same task"
 ERR_DESCRIPTION = "describe the problem"
+ERR_RECORDING_OFFSET = "the moment in the recording must be a finite number of seconds, 0 or more"
 ERR_CATEGORY = "unknown category or severity"
 ERR_MAY_NOT_RAISE = (
     "only staff, or an active contractor who has had a session of this task version, may report a problem"
@@ -112,6 +114,8 @@ def flag_raise(
         raise FlagError(ERR_CATEGORY)
     if not description.strip():
         raise FlagError(ERR_DESCRIPTION)
+    if recording_offset is not None and not (math.isfinite(recording_offset) and recording_offset >= 0):
+        raise FlagError(ERR_RECORDING_OFFSET)
     limits.check_length(description, limit=limits.FLAG_DESCRIPTION, field="the description", error=FlagError)
     with transaction.atomic():
         if not by.is_staff:

@@ -69,3 +69,20 @@ def test_a_good_flag_is_stored_and_every_page_shows_it(staff_api) -> None:
     assert Flag.objects.get().recording_offset == 7.25
     for url in ("/api/flags/", f"/tasks/flags/{doc['id']}/", "/tasks/flags/"):
         assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("offset", [float("inf"), float("nan"), -0.5])
+def test_the_service_refuses_a_bad_offset_whatever_path_it_came_by(staff_api, offset: float) -> None:
+    from tasks.services.flags import ERR_RECORDING_OFFSET, FlagError, flag_raise
+
+    staff = get_user_model().objects.get(username="boss")
+    with pytest.raises(FlagError, match=ERR_RECORDING_OFFSET):
+        flag_raise(
+            task_version=TaskVersion.objects.get(),
+            by=staff,
+            category="other",
+            severity="minor",
+            description="typo",
+            recording_offset=offset,
+        )
+    assert not Flag.objects.exists()
