@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from asgiref.sync import async_to_sync
-from asgiref.testing import ApplicationCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -16,6 +12,7 @@ from baselining.services import assignment_claim_next, contractor_accept_rules
 from baselining.services.sessions import baseline_session_open
 from tasks.models import Task
 from tests.factories import make_ready
+from tests.websockets import ws_handshake
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 ROLES = ("anonymous", "A", "B", "staff")
@@ -256,7 +253,6 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
 
 
 def test_websocket_route_for_every_role(world) -> None:
-    from config.asgi import application
 
     s = world["session"]
 
@@ -267,26 +263,8 @@ def test_websocket_route_for_every_role(world) -> None:
             client.force_login(world[role])
             headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
 
-        async def go() -> bool:
-            # (channels.testing would import daphne, which we do not use: build the scope by hand)
-            scope: dict[str, Any] = {
-                "type": "websocket",
-                "path": f"/ws/terminal/{s.terminal_id}/",
-                "headers": headers,
-                "query_string": b"",
-                "subprotocols": [],
-                "client": ("127.0.0.1", 50000),
-                "server": ("127.0.0.1", 80),
-            }
-            comm = ApplicationCommunicator(application, scope)
-            await comm.send_input({"type": "websocket.connect"})
-            reply = await comm.receive_output(10)
-            if reply["type"] == "websocket.accept":
-                await comm.send_input({"type": "websocket.disconnect", "code": 1000})
-            await comm.wait(10)
-            return bool(reply["type"] == "websocket.accept")
-
-        return async_to_sync(go)()
+        reply = ws_handshake(f"/ws/terminal/{s.terminal_id}/", headers)
+        return bool(reply["type"] == "websocket.accept")
 
     assert {role: attach(role) for role in ROLES} == {
         "anonymous": False,

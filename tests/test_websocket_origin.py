@@ -9,10 +9,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from asgiref.sync import async_to_sync
-from asgiref.testing import ApplicationCommunicator
 
-from config.asgi import application
+from tests.websockets import ws_handshake
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN_REFUSED, PAST_THE_ORIGIN_CHECK = 1000, 4403
@@ -20,23 +18,12 @@ ORIGIN_REFUSED, PAST_THE_ORIGIN_CHECK = 1000, 4403
 
 def _handshake(origin: str | None, host: str = "127.0.0.1:8000", scheme: str = "ws", **headers: str) -> int:
     """Open a terminal WebSocket to an unknown session; the close code of the refused handshake."""
-
-    async def go() -> int:
-        hdrs = [(b"host", host.encode())] + [(k.encode(), v.encode()) for k, v in headers.items()]
-        if origin is not None:
-            hdrs.append((b"origin", origin.encode()))
-        scope = {"type": "websocket", "path": f"/ws/terminal/{uuid.uuid4()}/", "raw_path": b"",
-                 "query_string": b"", "headers": hdrs, "scheme": scheme, "subprotocols": [],
-                 "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}  # fmt: skip
-        communicator = ApplicationCommunicator(application, scope)  # as uvicorn calls it
-        await communicator.send_input({"type": "websocket.connect"})
-        reply = await communicator.receive_output(timeout=30)
-        assert reply["type"] == "websocket.close", reply
-        await communicator.send_input({"type": "websocket.disconnect", "code": reply.get("code", 1000)})
-        await communicator.wait(timeout=30)
-        return int(reply.get("code", 1000))
-
-    return async_to_sync(go)()
+    hdrs = [(b"host", host.encode())] + [(k.encode(), v.encode()) for k, v in headers.items()]
+    if origin is not None:
+        hdrs.append((b"origin", origin.encode()))
+    reply = ws_handshake(f"/ws/terminal/{uuid.uuid4()}/", hdrs, scheme=scheme, server=("127.0.0.1", 8000))
+    assert reply["type"] == "websocket.close", reply
+    return int(reply.get("code", 1000))
 
 
 def test_the_sites_own_origin_passes() -> None:

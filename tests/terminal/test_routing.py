@@ -6,10 +6,10 @@ import logging
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
-from asgiref.testing import ApplicationCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
+
+from tests.websockets import ws_handshake
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,31 +25,10 @@ PATHS = [
 
 
 def _connect(path: str, cookie: str | None) -> dict[str, Any]:
-    from config.asgi import application
-
     headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if cookie:
         headers.append((b"cookie", f"sessionid={cookie}".encode()))
-
-    async def go() -> dict[str, Any]:
-        scope: dict[str, Any] = {
-            "type": "websocket",
-            "path": path,
-            "raw_path": path.encode(),
-            "headers": headers,
-            "query_string": b"",
-            "subprotocols": [],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-        }
-        comm = ApplicationCommunicator(application, scope)
-        await comm.send_input({"type": "websocket.connect"})
-        reply: dict[str, Any] = await comm.receive_output(10)  # an unrouted path raised here (a 500)
-        await comm.send_input({"type": "websocket.disconnect", "code": 1006})  # as the server says
-        await comm.wait(10)  # re-raises whatever the application raised
-        return reply
-
-    return async_to_sync(go)()
+    return ws_handshake(path, headers)  # an unrouted path raised here (a 500)
 
 
 @pytest.mark.parametrize("path", PATHS)
