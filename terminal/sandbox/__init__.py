@@ -29,9 +29,12 @@ def _backend(name: str) -> Backend:
 
         from .docker import DockerBackend
 
+        # One platform instance: its session host's socket, or (embedded) its sandbox directory. Two
+        # instances on one machine never reap each other's containers.
+        instance = settings.SESSION_HOST_SOCKET or f"embedded:{settings.SANDBOX_DIR}"
         return DockerBackend(
             base_image=settings.DOCKER_BASE_IMAGE,
             build_network=settings.DOCKER_BUILD_NETWORK,
-            owner=f"{socket.gethostname()}:{settings.SESSION_HOST_SOCKET or 'embedded'}",
+            owner=f"{socket.gethostname()}:{instance}",
         )
     raise SandboxError(f"unknown SANDBOX_BACKEND {name!r}; this build has: bubblewrap, docker")

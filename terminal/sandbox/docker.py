@@ -6,8 +6,9 @@ the helper under /opt/taskhelper, and the family's install() run at build time. 
 digest of everything that goes into them, so a family version is built once.
 
 Containers: no network (a full_internet task is refused, as on bubblewrap: this machine has nothing to
-give it safely), every capability dropped except the four the sandbox's root needs for start() and
-scoring (chown, dac_override, fowner, kill; the agent, a non-root user under no-new-privileges, has none),
+give it safely), every capability dropped except the six the sandbox's root needs for start() and
+scoring (chown, dac_override, fowner, kill, and setuid/setgid to run the agent's code as the agent; the agent,
+a non-root user under no-new-privileges, has none),
 process, memory and CPU limits from the sandbox's Limits, size-limited tmpfs for /home/agent, /tmp,
 /var/tmp and /run/lock (every place the agent may write), docker-init as PID 1.
 

@@ -86,11 +86,14 @@ def test_install_runs_at_build_and_containers_are_locked_down(docker, make_famil
         assert out.stdout == b"installed at build\n"
         host = docker.client.api.inspect_container(sandbox.id)["HostConfig"]
         assert host["NetworkMode"] == "none"
+        # root's: files for the agent, stopping processes, and dropping to the agent to run its code
         assert host["CapDrop"] == ["ALL"] and set(host["CapAdd"]) <= {
             "CHOWN",
             "DAC_OVERRIDE",
             "FOWNER",
             "KILL",
+            "SETUID",
+            "SETGID",
         }
         assert "no-new-privileges" in host["SecurityOpt"]
         assert host["PidsLimit"] == settings.SANDBOX_PIDS and host["Memory"] > 0 and host["NanoCpus"] > 0
