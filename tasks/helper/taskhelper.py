@@ -8,6 +8,10 @@ so that stdout carries exactly one JSON document.
 
 Operations: install (no task name; at image build), describe, start, score, intermediate_score,
 aggregate_scores, teardown.
+
+Exit status 0 with the JSON document, whatever it says: the platform reads it. Except for install, which
+runs as a Dockerfile's RUN step where nobody reads the JSON: a failed install exits 1, so that the image
+build (and the import) fails with the JSON's error as the step's last line of output.
 """
 
 import importlib
@@ -203,7 +207,7 @@ def main(argv):
     sys.stderr.flush()
     with os.fdopen(result_fd, "w") as out:
         out.write(json.dumps(doc) + "\n")
-    return 0
+    return 1 if op == "install" and not doc["ok"] else 0
 
 
 if __name__ == "__main__":

@@ -38,7 +38,14 @@ from tasks.models import (
 )
 from tasks.services.status import record_status_change
 from terminal.sandbox import SandboxError, SandboxSpec, get_backend
-from terminal.sandbox.base import NEED_AUX_VM, NEED_ENV_PREFIX, NEED_GPU, NEED_INSTALL, NEED_INTERNET
+from terminal.sandbox.base import (
+    NEED_AUX_VM,
+    NEED_ENV_PREFIX,
+    NEED_GPU,
+    NEED_INSTALL,
+    NEED_INTERNET,
+    ImageBuildError,
+)
 
 KNOWN_PERMISSIONS = frozenset({"full_internet"})
 IGNORED_NAMES = frozenset({"__pycache__", ".git", ".DS_Store", ".mypy_cache", ".pytest_cache"})
@@ -59,6 +66,7 @@ ERR_MANIFEST_YAML = "invalid YAML: {error}"
 ERR_MANIFEST_SHAPE = "invalid manifest: {error}"
 ERR_MANIFEST_UNKNOWN_TASK = "invalid manifest: it describes task {task!r}, which get_tasks() does not return"
 ERR_DUPLICATE_FAMILY = "the family name appears twice in this import"
+ERR_IMAGE_BUILD = "the image build failed: {error}"
 
 
 def shown_name(name: str | os.PathLike[str]) -> str:
@@ -354,6 +362,14 @@ def stage_family(name: str, root: Path, on_output: Callable[[str], None] | None 
                 ERR_TIMEOUT.format(seconds=settings.TASK_IMPORT_TIMEOUT), family=name, file=main_file
             ) from exc
         raise TaskImportError(exc.message, family=name, file=exc.file or main_file, line=exc.line) from exc
+    except ImageBuildError as exc:
+        # install() raised, or the image lacks what the Dockerfile needs: the family is not imported
+        raise TaskImportError(
+            ERR_IMAGE_BUILD.format(error=exc.message.removeprefix(f"building the image of {name} failed: ")),
+            family=name,
+            file=exc.file,
+            line=exc.line,
+        ) from exc
     except SandboxError as exc:
         raise TaskImportError(f"could not start a sandbox: {exc}", family=name) from exc
 

@@ -34,6 +34,18 @@ class SandboxError(Exception):
     """A sandbox could not be created or used; the message says why in words staff can act on."""
 
 
+class ImageBuildError(SandboxError):
+    """A family's image did not build. When the helper's install step failed, kind, message, file and line
+    are its JSON error (file and line point into the family); otherwise kind is "build" and the message
+    is the builder's, with the end of its output."""
+
+    def __init__(
+        self, message: str, *, kind: str = "build", file: str | None = None, line: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind, self.message, self.file, self.line = kind, message, file, line
+
+
 class FileRefused(Exception):
     """Sandbox.read_file would not read a path: `kind` is one of the READ_* reasons below."""
 

@@ -24,9 +24,11 @@ import dataclasses
 import functools
 import hashlib
 import io
+import json
 import logging
 import math
 import os
+import re
 import secrets
 import select
 import shutil
@@ -50,6 +52,7 @@ from .base import (
     PATH,
     Backend,
     ExecResult,
+    ImageBuildError,
     OutputCap,
     Sandbox,
     SandboxError,
@@ -68,6 +71,8 @@ OWNER_LABEL = "org.baselines.owner"
 # Task Standard's images have; the agent, under no-new-privileges, never holds them).
 ROOT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID"]
 VAR_TMP_MB = 64
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+BUILD_ERROR_MAX = 4000  # characters of a failed build's message: a family's exception text may be huge
 # Kills the process group of the exec whose `timeout` wrapper has exactly the command line given (its
 # duration carries random digits): the Engine's Pid is the host's, meaningless inside the container, and
 # /proc/PID/cmdline is what root can read of any process without CAP_SYS_PTRACE.
@@ -123,6 +128,28 @@ def _no_pycache(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         return None
     info.mode |= 0o600  # snapshots are stored read-only; the image's root may need to write its files
     return info
+
+
+def _build_error(family: str, error: str, lines: list[str]) -> ImageBuildError:
+    """The failed build's error: the helper's own (install() raised, at FILE:LINE) when its step printed one
+    (its JSON is that step's last line of output), else the builder's error and the end of its output."""
+    # the builder colours a step's stderr: "\x1b[91m...\x1b[0m", and its last reset may open our line
+    for text in reversed(ANSI_COLOUR.sub("", "".join(lines)).splitlines()):
+        with contextlib.suppress(ValueError):
+            doc = json.loads(text)
+            if isinstance(doc, dict) and doc.get("ok") is False and isinstance(doc.get("error"), dict):
+                err = doc["error"]
+                file, line = err.get("file"), err.get("line")
+                return ImageBuildError(
+                    str(err.get("message") or "install() failed")[:BUILD_ERROR_MAX],
+                    kind=str(err.get("kind") or "error"),
+                    file=str(file) if isinstance(file, str) else None,
+                    line=line if isinstance(line, int) and not isinstance(line, bool) else None,
+                )
+        if text.startswith("Step ") or text.startswith(" ---> "):
+            break  # the builder's own lines: the failed step printed no result of the helper's
+    tail = ANSI_COLOUR.sub("", "".join(lines[-15:])).strip()[-BUILD_ERROR_MAX:]
+    return ImageBuildError(f"building the image of {family} failed: {error.strip()}\n{tail}")
 
 
 class DockerSandbox(Sandbox):
@@ -350,10 +377,7 @@ class DockerBackend(Backend):
                 lines.append(text)
                 emit(text)
             if "error" in chunk:
-                tail = "".join(lines[-15:]).strip()
-                raise SandboxError(
-                    f"building the image of {spec.family_name} failed: {chunk['error']}\n{tail}"
-                )
+                raise _build_error(spec.family_name, str(chunk["error"]), lines)
         return tag
 
     # -- containers -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ page as it comes, all or nothing, once per job."""
 
 from __future__ import annotations
 
+import html
 import io
 import time
 import zipfile
@@ -13,10 +14,20 @@ import pytest
 from django.test import Client
 
 from tasks.models import ImportJob, ImportJobStatus, TaskVersion
+from tasks.services.environment import task_sandbox_start
 from tasks.services.import_jobs import import_job_run
 from tasks.services.importer import ERR_TIMEOUT
+from terminal.sandbox import get_backend
+from terminal.sandbox.docker import DockerBackend
 from tests.conftest import SIMPLE_FAMILY
 from tests.terminal.conftest import wait_until
+from tests.terminal.test_docker_backend import (
+    FAILING_INSTALLS,
+    INSTALLING,
+    family_tags,
+    install_failure,
+    stored_rows,
+)
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -119,3 +130,45 @@ def test_a_hanging_family_is_a_job_in_the_embedded_mode_too(users, settings, emb
     page = client.get(resp["Location"]).content.decode()
     assert "did not answer within 3 s" in page and 'http-equiv="refresh"' not in page
     assert TaskVersion.objects.count() == 0 and not job.workdir.exists()
+
+
+@pytest.fixture
+def docker(settings) -> DockerBackend:  # type: ignore[no-untyped-def]
+    settings.SANDBOX_BACKEND = "docker"
+    backend = get_backend()
+    assert isinstance(backend, DockerBackend)
+    backend.check()  # fails, never skips, without an engine or the base image
+    return backend
+
+
+@pytest.mark.parametrize(("name", "source", "marker", "reason"), FAILING_INSTALLS)
+def test_a_failing_install_fails_the_upload_job_and_stores_nothing(
+    users, docker, embedded, name, source, marker, reason
+) -> None:
+    """The job said "import complete" for a family whose install() failed (the helper exited 0)."""
+    client = _staff_client(users)
+    stored, tags = stored_rows(), family_tags(docker, name)
+    archive = _zip({"installfine/installfine.py": INSTALLING, f"{name}/{name}.py": source})
+    client.post("/tasks/import/", {"archive": archive})
+    job = _finished(ImportJob.objects.get().pk, timeout=600)
+
+    expected = install_failure(name, source, marker, reason)
+    assert job.status == ImportJobStatus.FAILED and job.report == []
+    assert job.error == f"Nothing was imported. {expected}"
+    assert '{"ok": false' in job.output  # the build's own output, as it came
+    page = client.get(f"/tasks/import/{job.pk}/").content.decode()
+    assert html.escape(expected) in page
+    assert stored_rows() == stored and family_tags(docker, name) == tags == set()
+
+
+def test_an_upload_with_a_working_install_puts_its_files_in_the_image(users, docker, embedded) -> None:
+    _staff_client(users).post("/tasks/import/", {"archive": _zip({"installs/installs.py": INSTALLING})})
+    job = _finished(ImportJob.objects.get().pk, timeout=600)
+    assert job.status == ImportJobStatus.DONE, job.error
+    assert job.report == ["installs: imported as version 1 (1 tasks)"]
+    sandbox = task_sandbox_start(task_version=TaskVersion.objects.get(task__name="only"))
+    try:
+        out = sandbox.exec(["cat", "/usr/local/share/installed.txt"], user="agent")
+        assert out.stdout == b"installed at build\n"
+    finally:
+        sandbox.destroy()

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import re
 import shutil
+import textwrap
 import time
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import call_command, execute_from_command_line
 
-from tasks.models import Task, TaskVersion
+from tasks.models import FamilyVersion, Task, TaskFamily, TaskStatusChange, TaskVersion
 from tasks.services.environment import task_sandbox_start
-from tasks.services.importer import tasks_import
+from tasks.services.importer import ERR_IMAGE_BUILD, tasks_import
 from terminal.sandbox import SandboxError, SandboxSpec, get_backend
 from terminal.sandbox.docker import DockerBackend, DockerSandbox
 from tests.conftest import SIMPLE_FAMILY
@@ -45,6 +46,76 @@ class TaskFamily:
     def score(t, submission):
         return 1.0 if submission.strip() == "installed at build" else 0.0
 """
+
+# install() failing as the issue's family did (a command the image lacks) and by raising: each must fail
+# the image build and the import, naming the family's file and line.
+INSTALL_RAISES = """
+class TaskFamily:
+    standard_version = "0.3.0"
+
+    @staticmethod
+    def install():
+        raise RuntimeError("the mirror is unreachable")
+
+    @staticmethod
+    def get_tasks():
+        return {"only": {}}
+
+    @staticmethod
+    def get_instructions(t):
+        return "Never assigned."
+"""
+INSTALL_MISSING_COMMAND = """
+import subprocess
+
+class TaskFamily:
+    standard_version = "0.3.0"
+
+    @staticmethod
+    def install():
+        subprocess.run("no-such-command clone https://example.org/x.git", shell=True, check=True)
+
+    @staticmethod
+    def get_tasks():
+        return {"only": {}}
+
+    @staticmethod
+    def get_instructions(t):
+        return "Never assigned."
+"""
+FAILING_INSTALLS = [
+    pytest.param(
+        "raisesatinstall",
+        INSTALL_RAISES,
+        "raise RuntimeError",
+        "install() raised RuntimeError: the mirror is unreachable",
+        id="raises",
+    ),
+    pytest.param(
+        "lacksacommand",
+        INSTALL_MISSING_COMMAND,
+        "subprocess.run(",
+        "install() raised CalledProcessError: Command 'no-such-command clone https://example.org/x.git' "
+        "returned non-zero exit status 127.",
+        id="missing-command",
+    ),
+]
+
+
+def install_failure(name: str, source: str, marker: str, reason: str) -> str:
+    """The importer's message for a family whose install() fails at `marker`'s line."""
+    lines = textwrap.dedent(source).splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if marker in text)
+    return f"{name}: {name}.py:{line}: " + ERR_IMAGE_BUILD.format(error=reason)
+
+
+def family_tags(backend: DockerBackend, family: str) -> set[str]:
+    """Every tag of the family's images (baselines/task-<family>:*)."""
+    return {t for image in backend.client.images.list(name=f"baselines/task-{family}") for t in image.tags}
+
+
+def stored_rows() -> tuple[int, ...]:
+    return tuple(m.objects.count() for m in (TaskFamily, FamilyVersion, Task, TaskVersion, TaskStatusChange))
 
 
 @pytest.fixture
@@ -140,3 +211,37 @@ def test_missing_engine_or_image_says_how_to_fix_it(docker) -> None:
     with pytest.raises(SandboxError, match=re.escape("scripts/docker-base-image.sh")):
         DockerBackend(base_image="baselines/no-such-image:1").check()
     assert shutil.which("docker")
+
+
+@pytest.mark.parametrize(("name", "source", "marker", "reason"), FAILING_INSTALLS)
+def test_a_failing_install_fails_import_tasks_and_stores_nothing(
+    docker, make_family, transactional_db, capfd, name, source, marker, reason
+) -> None:
+    """The helper caught install()'s exception and exited 0: the image built and the family was imported
+    with a broken environment. Now the build fails, and with it the whole import (the good family too)."""
+    make_family("installfine", INSTALLING)
+    suite = make_family(name, source).parent
+    call_command("import_tasks", str(make_family("earlier", SIMPLE_FAMILY, suite="before").parent))
+    stored, tags = stored_rows(), family_tags(docker, name)
+
+    with pytest.raises(SystemExit) as exit_info:
+        execute_from_command_line(["manage.py", "import_tasks", str(suite)])
+
+    assert exit_info.value.code != 0
+    err = capfd.readouterr().err
+    assert f"nothing imported: {install_failure(name, source, marker, reason)}" in err
+    assert stored_rows() == stored and family_tags(docker, name) == tags == set()
+
+
+def test_import_tasks_with_a_working_install_puts_its_files_in_the_image(
+    docker, make_family, transactional_db
+) -> None:
+    call_command("import_tasks", str(make_family("installs", INSTALLING).parent))
+    tv = TaskVersion.objects.get(task__name="only")
+    assert family_tags(docker, "installs")
+    sandbox = task_sandbox_start(task_version=tv)
+    try:
+        out = sandbox.exec(["cat", "/usr/local/share/installed.txt"], user="agent")
+        assert out.stdout == b"installed at build\n"
+    finally:
+        sandbox.destroy()
