@@ -41,10 +41,16 @@ class TextTooLong(ValueError):
     """A text over its limit; services re-raise it as their own error class (check_length's `error`)."""
 
 
+ERR_NUL = "{field} holds a NUL character, which no text may hold"
+
+
 def check_length(value: str, *, limit: int, field: str, error: type[Exception] = TextTooLong) -> None:
-    """Raise `error` with ERR_TOO_LONG when `value` has more than `limit` characters."""
+    """Raise `error` with ERR_TOO_LONG when `value` has more than `limit` characters, or ERR_NUL when it
+    holds a NUL character (PostgreSQL stores none: it would be a 500 there and fine on SQLite)."""
     if len(value) > limit:
         raise error(ERR_TOO_LONG.format(field=field, limit=limit, length=len(value)))
+    if "\x00" in value:
+        raise error(ERR_NUL.format(field=field))
 
 
 def maxlengths() -> dict[str, int]:

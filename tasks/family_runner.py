@@ -73,8 +73,39 @@ def call_family_method(
     return doc.get("result")
 
 
-# Where start() can leave files for the agent (the rest of the file system is the image's or the host's).
-AGENT_VISIBLE_DIRS = ("/home", "/tmp", "/var/tmp", "/run", "/opt", "/srv", "/usr/local", "/etc")  # noqa: S108
+# Run as root after start(): every regular file the agent can reach and execute but not read, by the agent's
+# permission bits (uid and gid 1000). Root walks what the agent could not list (a 0711 directory) too;
+# /proc, /sys, /dev, directories the agent cannot enter and read-only mounts (nobody wrote there) are left.
+EXECUTE_ONLY_SCAN = r"""
+import os, stat
+AGENT = 1000
+def may(st, bit):
+    if st.st_uid == AGENT:
+        return st.st_mode >> 6 & bit
+    if st.st_gid == AGENT:
+        return st.st_mode >> 3 & bit
+    return st.st_mode & bit
+stack = ["/"]
+while stack:
+    try:
+        entries = list(os.scandir(stack.pop()))
+    except OSError:
+        continue
+    for e in entries:
+        try:
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if e.path in ("/proc", "/sys", "/dev") or not may(st, 1):
+                continue
+            if os.path.ismount(e.path) and os.statvfs(e.path).f_flag & os.ST_RDONLY:
+                continue
+            stack.append(e.path)
+        elif stat.S_ISREG(st.st_mode) and may(st, 1) and not may(st, 4):
+            print(e.path)
+"""
+ERR_START_CHECK = "could not check what start() left for the agent ({why}): refused to be safe"
 ERR_EXECUTE_ONLY = (
     "start() left files the agent can run but not read: {files}. A program the agent can run is a program "
     "the agent can read (LD_PRELOAD, /proc/self/mem, a debugger): keep hidden logic in a service root "
@@ -93,11 +124,13 @@ def run_start(sandbox: Sandbox, *, family_name: str, task_name: str, timeout: fl
         tail = f"\n{exc.stderr[-2000:]}" if exc.stderr else ""
         raise SandboxError(f"start() failed: {exc}{tail}") from exc
     found = sandbox.exec(
-        ["find", *AGENT_VISIBLE_DIRS, "-type", "f", "-executable", "!", "-readable", "-print"],
-        user="agent",
-        timeout=60,
-        max_output=64 * 1024,
+        ["python3", "-I", "-S", "-c", EXECUTE_ONLY_SCAN], user="root", timeout=120, max_output=64 * 1024
     )
+    if found.timed_out or found.truncated or found.returncode != 0:
+        why = "timed out" if found.timed_out else "too many files" if found.truncated else "it failed"
+        raise SandboxError(
+            ERR_START_CHECK.format(why=why) + f": {found.stderr.decode(errors='replace')[-500:]}"
+        )
     hidden = sorted(found.stdout.decode(errors="replace").splitlines())
     if hidden:
         raise SandboxError(ERR_EXECUTE_ONLY.format(files=", ".join(hidden[:10])))

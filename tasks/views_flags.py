@@ -127,6 +127,8 @@ def api_raise(request: HttpRequest) -> JsonResponse:
         session = TerminalSession.objects.filter(pk=session_id).first() if session_id else None
         if session is None or (session.user_id != user.pk and not user.is_staff):
             return JsonResponse({"error": "no such session"}, status=404)
+        if session.task_version_id != tv.pk:  # a flag's replay link must show its own task
+            return JsonResponse({"error": "that session is of another task version"}, status=400)
     offset = None
     if doc.get("offset") is not None:
         offset = seconds(doc["offset"])

@@ -106,6 +106,22 @@ def end(session_id: str, reason: str) -> None:
         _embedded_call(session_id, lambda host: host.close(session_id, reason))
 
 
+class HostUnreachable(SandboxError):
+    """The session host did not answer (it restarts, or hangs): the sandbox may well be there."""
+
+
+def _request_within(seconds: float) -> Any:
+    """A synchronous call of one session-host request that gives up after `seconds` (TimeoutError)."""
+    import asyncio
+
+    from terminal.remote import _request
+
+    async def call(doc: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.wait_for(_request(doc), seconds)
+
+    return async_to_sync(call)
+
+
 class RemoteSandbox(Sandbox):
     """A live sandbox owned by the session host process, used over its socket."""
 
@@ -123,21 +139,23 @@ class RemoteSandbox(Sandbox):
         env: dict[str, str] | None = None,
         max_output: int = MAX_EXEC_OUTPUT,
     ) -> ExecResult:
-        from terminal.remote import _request
-
-        doc = async_to_sync(_request)(
-            {
-                "op": "exec",
-                "session_id": self.id,
-                "argv": argv,
-                "user": user,
-                "stdin": base64.b64encode(stdin or b"").decode(),
-                "timeout": timeout,
-                "cwd": cwd,
-                "env": env or {},
-                "max_output": min(max_output, MAX_EXEC_OUTPUT),
-            }
-        )
+        request = _request_within(timeout + 30)
+        try:
+            doc = request(
+                {
+                    "op": "exec",
+                    "session_id": self.id,
+                    "argv": argv,
+                    "user": user,
+                    "stdin": base64.b64encode(stdin or b"").decode(),
+                    "timeout": timeout,
+                    "cwd": cwd,
+                    "env": env or {},
+                    "max_output": min(max_output, MAX_EXEC_OUTPUT),
+                }
+            )
+        except (OSError, EOFError, TimeoutError) as exc:  # the host restarts, or hangs
+            raise HostUnreachable(f"the session host did not answer: {exc or type(exc).__name__}") from exc
         if not doc.get("ok"):
             raise SandboxError(str(doc.get("reason", "exec failed")))
         return ExecResult(

@@ -28,7 +28,11 @@ def test_compose_file_validates_and_keeps_the_socket_from_the_web() -> None:
         [*_compose(), "-f", str(REPO / "docker-compose.yml"), "config"],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "SECRET_KEY": "validate-only"},
+        env={
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "SECRET_KEY": "validate-only",
+            "FORWARDED_ALLOW_IPS": "172.18.0.1",
+        },
         cwd=REPO,
     )
     assert result.returncode == 0, result.stderr

@@ -34,6 +34,7 @@ from terminal import control
 from terminal.models import TerminalSession
 from terminal.sandbox import SandboxError
 from terminal.sandbox.base import (
+    MAX_EXEC_OUTPUT,
     READ_DENIED,
     READ_FAILED,
     READ_LINK,
@@ -65,6 +66,8 @@ ERR_SUBMISSION_FILE = {
     READ_FAILED: "~/submission.txt could not be read: try again, or submit the answer as text",
 }
 ERR_SUBMISSION_TOO_LARGE = "the submission is larger than {limit}: a submission may be at most {limit}"
+ERR_HOST_UNREACHABLE = "your terminal could not be reached to read ~/submission.txt: try again in a moment"
+ERR_SUBMISSION_NUL = "the submission holds NUL bytes (is it a binary file?): submit text"
 
 
 class SessionError(Exception):
@@ -167,6 +170,11 @@ def baseline_session_resume(*, session: BaselineSession, at: datetime | None = N
     transaction.on_commit(lambda: control.set_input(terminal_id, None, marker="resume"))
 
 
+def submission_limit() -> int:
+    """SUBMISSION_MAX_BYTES, at most what one command's output may carry (MAX_EXEC_OUTPUT)."""
+    return min(settings.SUBMISSION_MAX_BYTES, MAX_EXEC_OUTPUT - 1)
+
+
 def _size(limit: int) -> str:
     if limit < 1024:
         return f"{limit} bytes"
@@ -185,16 +193,21 @@ def submission_file_read(*, session: BaselineSession) -> str | None:
     sandbox = control.sandbox_for(str(session.terminal_id)) if session.terminal_id else None
     if sandbox is None:
         return None
-    limit = settings.SUBMISSION_MAX_BYTES
+    limit = submission_limit()
     try:
         data = sandbox.read_file(SUBMISSION_FILE, user="agent", limit=limit, timeout=15)
     except FileRefused as exc:
         if exc.kind == READ_MISSING:
             return None
         raise SessionError(ERR_SUBMISSION_FILE[exc.kind].format(limit=_size(limit))) from exc
+    except control.HostUnreachable as exc:
+        raise SessionError(ERR_HOST_UNREACHABLE) from exc
     except SandboxError:
         return None  # the sandbox went away: scoring says so
-    return data.decode(errors="replace")
+    text = data.decode(errors="replace")
+    if "\x00" in text:
+        raise SessionError(ERR_SUBMISSION_NUL)
+    return text
 
 
 def baseline_session_submit(*, session: BaselineSession, submission: str, at: datetime | None = None) -> bool:
@@ -205,9 +218,11 @@ def baseline_session_submit(*, session: BaselineSession, submission: str, at: da
     live sandbox.
     """
     at = at or timezone.now()
-    limit = settings.SUBMISSION_MAX_BYTES
+    limit = submission_limit()
     if len(submission.encode()) > limit:
         raise SessionError(ERR_SUBMISSION_TOO_LARGE.format(limit=_size(limit)))
+    if "\x00" in submission:
+        raise SessionError(ERR_SUBMISSION_NUL)
     if not submission.strip():
         submission = submission_file_read(session=session) or submission
     with transaction.atomic():
@@ -446,12 +461,17 @@ def expire_reservations(*, now: datetime | None = None) -> int:
 
 
 INTERMEDIATE_FIELD_MAX = 16 * 1024  # bytes of JSON kept of a scorer's message or details
+INTERMEDIATE_MAX_ENTRIES = 1000  # intermediate scores per session: the log is stored and shown whole
+ERR_INTERMEDIATE_MAX = "this session has had {limit} intermediate scores, the most it may have: submit"
 
 
 def _bounded(value: Any) -> Any:
     """A scorer's message or details as given, or a note in its place if its JSON passes the cap: scorers
     may echo what the contractor wrote, and each entry is stored and shown on every page of the session."""
-    size = len(json.dumps(value, default=str))
+    text = json.dumps(value, default=str)
+    if "\\u0000" in text:  # PostgreSQL's jsonb holds no NUL: shown as U+FFFD instead
+        value = json.loads(text.replace("\\u0000", "\\ufffd"))
+    size = len(text)
     if size <= INTERMEDIATE_FIELD_MAX:
         return value
     return f"(the scorer returned {size} bytes here; at most {INTERMEDIATE_FIELD_MAX} are kept)"
@@ -464,6 +484,8 @@ def baseline_session_intermediate_score(*, session: BaselineSession) -> dict[str
         raise SessionError(ERR_NO_INTERMEDIATE)
     if session.state != SessionState.LIVE:
         raise SessionError(ERR_NOT_LIVE.format(state=session.state))
+    if len(session.intermediate_scores) >= INTERMEDIATE_MAX_ENTRIES:
+        raise SessionError(ERR_INTERMEDIATE_MAX.format(limit=INTERMEDIATE_MAX_ENTRIES))
     sandbox = control.sandbox_for(str(session.terminal_id))
     if sandbox is None:
         raise SessionError(ERR_NOT_LIVE.format(state="gone"))

@@ -21,6 +21,7 @@ from baselining.models import BaselineSession, ContractorProfile, ContractorStat
 from baselining.services import assignment_claim_next, contractor_accept_rules
 from baselining.services.sessions import (
     ERR_SUBMISSION_FILE,
+    ERR_SUBMISSION_NUL,
     SessionError,
     baseline_session_open,
     baseline_session_submit,
@@ -62,6 +63,8 @@ class TaskFamily:
 
 
 def _message(kind: str) -> str:
+    if kind == "nul":
+        return re.escape(ERR_SUBMISSION_NUL)
     return re.escape(ERR_SUBMISSION_FILE[kind].format(limit="2 KiB"))
 
 
@@ -89,6 +92,7 @@ ATTACKS = [
     ("rm -f ~/submission.txt; mkdir ~/submission.txt", READ_NOT_REGULAR),
     ("rmdir ~/submission.txt; ln ~/answer.key ~/submission.txt", READ_DENIED),  # a hard link
     ("rm -f ~/submission.txt; head -c 3000 /dev/zero > ~/submission.txt", READ_TOO_LARGE),
+    ("printf 'a\\000b' > ~/submission.txt", "nul"),  # PostgreSQL stores no NUL: refused, never a 500
 ]
 
 
@@ -152,3 +156,18 @@ def test_a_scorers_message_is_kept_only_up_to_its_cap() -> None:
     assert _bounded({"result": "3 of 8"}) == {"result": "3 of 8"}
     kept = _bounded({"echo": "x" * (INTERMEDIATE_FIELD_MAX + 1)})
     assert isinstance(kept, str) and len(kept) < 200 and "at most" in kept
+
+
+def test_a_typed_nul_is_refused_before_anything_is_touched() -> None:
+    with pytest.raises(SessionError, match=re.escape(ERR_SUBMISSION_NUL)):
+        baseline_session_submit(session=BaselineSession(), submission="a\x00b")
+
+
+def test_an_unreachable_session_host_is_a_sandbox_error_not_a_500(settings, tmp_path) -> None:
+    from terminal.control import HostUnreachable, RemoteSandbox
+
+    settings.SESSION_HOST_SOCKET = str(tmp_path / "no-host.sock")
+    with pytest.raises(HostUnreachable):
+        RemoteSandbox("00000000-0000-0000-0000-000000000000").read_file(
+            "/home/agent/submission.txt", limit=10
+        )

@@ -121,22 +121,30 @@ class TaskFamily:
 
     @staticmethod
     def get_tasks():
-        return {"run": {}}
+        return {"home": {"where": "home"}, "hidden": {"where": "hidden"}, "tmp": {"where": "tmp"}}
 
     @staticmethod
     def get_instructions(t):
-        return "Run ./secret."
+        return "Run the secret."
 
     @staticmethod
     def start(t):
-        shutil.copy("/bin/true", "/home/agent/secret")
-        os.chmod("/home/agent/secret", 0o711)  # root-owned: "the agent may run it, not read it"
+        where = {"home": "/home/agent", "hidden": "/home/agent/box", "tmp": "/tmp/a/b"}[t["where"]]
+        os.makedirs(where, exist_ok=True)
+        os.chmod(where, 0o711)  # a directory the agent may enter but not list
+        shutil.copy("/bin/true", f"{where}/secret")
+        os.chmod(f"{where}/secret", 0o711)  # root-owned: "the agent may run it, not read it"
 """
 
 
-def test_a_start_that_leaves_an_execute_only_file_is_refused(make_family) -> None:
+@pytest.mark.parametrize(("task", "path"), [
+    ("home", "/home/agent/secret"),
+    ("hidden", "/home/agent/box/secret"),  # in a directory the agent cannot list
+    ("tmp", "/tmp/a/b/secret"),
+])  # fmt: skip
+def test_a_start_that_leaves_an_execute_only_file_is_refused(make_family, task, path) -> None:
     tasks_import(path=make_family("hider", BLACKBOX_EXECUTE_ONLY))
     with pytest.raises(SandboxError, match=re.escape(ERR_EXECUTE_ONLY.split(":")[0])) as refused:
-        task_sandbox_start(task_version=_tv("hider", "run"))
-    assert "/home/agent/secret" in str(refused.value)
+        task_sandbox_start(task_version=_tv("hider", task))
+    assert path in str(refused.value)
     assert shutil.which("bwrap")  # the bubblewrap backend really ran it

@@ -86,3 +86,23 @@ def test_the_service_refuses_a_bad_offset_whatever_path_it_came_by(staff_api, of
             recording_offset=offset,
         )
     assert not Flag.objects.exists()
+
+
+def test_a_session_of_another_task_version_is_refused(staff_api) -> None:
+    client, good = staff_api
+    other = generate_suite(n_tasks=1, attempts_per_task=1, n_contractors=1, prefix="other")
+    staff = get_user_model().objects.get(username="boss")
+    tv = TaskVersion.objects.exclude(pk=good["task_version_id"]).first()
+    assert tv is not None, other
+    elsewhere = terminal_session_create(user=staff, task_version=tv, purpose="trial")
+    code, doc = _post(client, json.dumps({**good, "terminal_session_id": str(elsewhere.id)}))
+    assert code == 400 and "another task version" in str(doc["error"])
+    assert not Flag.objects.exists()
+
+
+def test_a_nul_character_is_refused_not_a_500() -> None:
+    from config.limits import ERR_NUL, check_length
+
+    with pytest.raises(ValueError, match="holds a NUL"):
+        check_length("a\x00b", limit=10, field="the note", error=ValueError)
+    assert "NUL" in ERR_NUL
