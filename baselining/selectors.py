@@ -21,7 +21,7 @@ from baselining.models import (
     counts_towards_target,
 )
 from tasks.models import Task, TaskStatus
-from tasks.selectors import holding_flags
+from tasks.selectors import holding_flags, missing_environment
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,13 @@ def eligible_tasks(*, contractor: User, kind: str) -> list[Candidate]:
         .exclude(assignments__contractor=contractor)  # attempted before: any version, any kind
         .exclude(family__authors=contractor)  # wrote it
         .exclude(pk__in=holding_flags().values("task_id"))  # on hold for a problem
-        .select_related("latest_version", "family")
+        .select_related("latest_version__family_version", "family")
         .annotate(open_or_done=Count("assignments", filter=counts_towards_target("assignments__")))
     )
     out = []
     for task in tasks:
         tv = task.latest_version
-        if tv is None or tv.needs:
+        if tv is None or tv.needs or missing_environment(tv):  # a secret removed since the import, too
             continue
         wanted = {e.strip().lower() for e in tv.expertise}
         if wanted and not wanted & areas:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from tasks.models import ACTIVE_FLAG_STATUSES, Flag, FlagSeverity, FlagStatus, Task, TaskFamily
+from tasks.models import ACTIVE_FLAG_STATUSES, Flag, FlagSeverity, FlagStatus, Task, TaskFamily, TaskVersion
+from terminal.sandbox.base import NEED_ENV_PREFIX
 
 
 def holding_flags() -> QuerySet[Flag]:
@@ -20,6 +21,14 @@ def holding_flags() -> QuerySet[Flag]:
     if not settings.FLAG_HOLD_ON_RAISE:
         qs = qs.filter(Q(status=FlagStatus.CONFIRMED) | Q(raised_by__is_staff=True))
     return qs
+
+
+def missing_environment(task_version: TaskVersion) -> list[str]:
+    """The family's required_environment_variables that TASK_ENVIRONMENT lacks now, as `env:NAME` needs.
+
+    The import records the ones missing then; the settings may have changed since, both ways."""
+    required = task_version.family_version.required_environment_variables
+    return [f"{NEED_ENV_PREFIX}{name}" for name in required if name not in settings.TASK_ENVIRONMENT]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,10 @@ from baselining.services import (
     contractor_accept_rules,
 )
 from tasks.models import Task
+from tasks.services.environment import ERR_BACKEND_LACKS, task_sandbox_check
+from tasks.services.importer import tasks_import
+from terminal.sandbox import SandboxError, get_backend
+from tests.conftest import SIMPLE_FAMILY
 from tests.factories import make_ready
 
 pytestmark = [pytest.mark.sandbox]
@@ -181,3 +185,34 @@ def test_one_live_session_at_a_time(demo_suite, staff) -> None:
     baseline_session_open(assignment=first, user=user)
     with pytest.raises(SessionError, match=ERR_ONE_LIVE):
         baseline_session_open(assignment=second, user=user)
+
+
+@pytest.mark.django_db
+def test_a_secret_removed_after_the_import_holds_the_task(make_family, staff, settings) -> None:
+    """The import records `env:NAME` only for a variable missing then: a task made ready with its secret
+    set stayed assignable after TASK_ENVIRONMENT lost it, and its sandbox started without it."""
+    settings.TASK_ENVIRONMENT = {"API_KEY": "k-123"}
+    secret = SIMPLE_FAMILY.replace(
+        "    standard_version", '    required_environment_variables = ["API_KEY"]\n    standard_version'
+    )
+    tasks_import(path=make_family("keyed", secret))
+    task = Task.objects.get(family__name="keyed", name="one")
+    assert task.latest_version is not None and task.latest_version.needs == []
+    make_ready(task, staff)
+    contractor = _contractor("keyless")
+    assert [c.task for c in eligible_tasks(contractor=contractor, kind="baseline")] == [task]
+
+    settings.TASK_ENVIRONMENT = {}
+    assert eligible_tasks(contractor=contractor, kind="baseline") == []
+    with pytest.raises(AssignmentError, match=ERR_NOTHING):
+        assignment_claim_next(contractor=contractor)
+    lacks = ERR_BACKEND_LACKS.format(
+        task=task.latest_version, backend=get_backend().name, needs="env:API_KEY"
+    )
+    with pytest.raises(SandboxError) as refused:
+        task_sandbox_check(task.latest_version)
+    assert str(refused.value) == lacks
+
+    settings.TASK_ENVIRONMENT = {"API_KEY": "k-456"}  # set again: the task is back
+    assert [c.task for c in eligible_tasks(contractor=contractor, kind="baseline")] == [task]
+    task_sandbox_check(task.latest_version)
