@@ -80,6 +80,7 @@ class AsciicastWriter:
         self.size = len(first)  # bytes written or pending
         # Events may grow the file up to _room: the cap, then (once passed) the end of this sample window.
         self._room = sys.maxsize if max_bytes is None else max_bytes
+        self._input_ceiling = sys.maxsize if max_bytes is None else 2 * max_bytes
         self._sample_bytes = sample_bytes
         self._on_truncate = on_truncate
         self.truncated_at: float | None = None  # seconds into the recording where the cap cut it
@@ -163,13 +164,15 @@ class AsciicastWriter:
             self._event("o", text, t)
 
     def input(self, data: bytes, at: float | None = None) -> None:
+        """What the contractor typed or pasted. Past the cap it is kept whole (a flood of output must not
+        blind the record of what was typed), up to a ceiling of twice the cap."""
         t = self._time(at)
         cut = self.truncated_at
-        if cut is not None and not self._sampling(t, cut):
+        if cut is not None and self.size >= self._input_ceiling:
             return
         text = self._text("i", data)
         if text:
-            self._event("i", text, t)
+            self._event("i", text, t, always=cut is not None)
 
     def resize(self, cols: int, rows: int, at: float | None = None) -> None:
         t = self._time(at)

@@ -625,17 +625,23 @@ def baseline_session_flag(
     """Report a problem from the session: the flag points at this moment of the recording."""
     from tasks.services.flags import flag_raise
 
-    offset = control.marker(str(session.terminal_id), "flag") if session.terminal_id else None
-    return flag_raise(
+    flag = flag_raise(
         task_version=session.assignment.task_version,
         by=session.assignment.contractor,
         category=category,
         severity=severity,
         description=description,
         terminal_session=session.terminal,
-        recording_offset=offset,
         source=source,
     )
+    # The recording's marker only for a flag that was raised: a refused one (not allowed, over the rate)
+    # writes nothing that the recording's cap would have to hold.
+    if session.terminal_id:
+        offset = control.marker(str(session.terminal_id), "flag")
+        if offset is not None:
+            type(flag).objects.filter(pk=flag.pk).update(recording_offset=offset)
+            flag.recording_offset = offset
+    return flag
 
 
 ERR_NOT_QA = "the QA checklist belongs to QA runs"

@@ -193,13 +193,32 @@ def test_cap_cuts_the_recording_marks_the_cut_and_keeps_a_sample_of_each_minute(
     recorded = "".join(e[2] for e in events[:at] if e[1] == "o")
     assert sent.decode().startswith(recorded) and len(recorded) > cap * 0.9
     # After it: a sample of each minute (the cut's, then the next two), none larger than `sample` bytes.
-    after = [e for e in events[at + 1 :] if e[1] in "oi"]
+    after = [e for e in events[at + 1 :] if e[1] == "o"]
     per_window: dict[int, int] = {}
     for e in after:
         window = int((e[0] - cut) // 60)
         per_window[window] = per_window.get(window, 0) + len(e[2])
     assert sorted(per_window) == [0, 1, 2] and max(per_window.values()) <= sample
     assert path.stat().st_size <= cap + 3 * sample + 1000
+    # What was typed is kept whole past the cap, even where each minute's sample is full of output.
+    assert [e[2] for e in events if e[1] == "i"] == ["typed\r"] * 3
+
+
+def test_past_the_cap_input_is_kept_up_to_twice_the_cap(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "typed.cast"
+    w = AsciicastWriter(path, width=80, height=24, clock=clock, max_bytes=20_000, sample_bytes=1_000)
+    w.output(b"x" * 30_000)  # past the cap at once
+    for _ in range(100):  # every second the sample is flooded first, then the contractor types
+        clock.t += 1
+        w.output(b"y" * 5_000)
+        w.input(b"ls\r")
+    for _ in range(10_000):  # an input flood stops at the ceiling
+        w.input(b"z" * 100)
+    w.close()
+    typed = [e[2] for e in _events(path) if e[1] == "i"]
+    assert typed[:100] == ["ls\r"] * 100
+    assert path.stat().st_size <= 2 * 20_000 + 1_000
 
 
 def test_cap_holds_for_any_bytes(tmp_path: Path) -> None:
