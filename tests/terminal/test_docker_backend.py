@@ -4,6 +4,7 @@ baseline run on both backends in test_containment.py and tests/baselining/test_s
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import textwrap
@@ -17,6 +18,7 @@ from tasks.models import FamilyVersion, Task, TaskFamily, TaskStatusChange, Task
 from tasks.services.environment import task_sandbox_start
 from tasks.services.importer import ERR_IMAGE_BUILD, tasks_import
 from terminal.sandbox import SandboxError, SandboxSpec, get_backend
+from terminal.sandbox.base import ImageBuildError
 from terminal.sandbox.docker import DockerBackend, DockerSandbox
 from tests.conftest import SIMPLE_FAMILY
 
@@ -245,3 +247,21 @@ def test_import_tasks_with_a_working_install_puts_its_files_in_the_image(
         assert out.stdout == b"installed at build\n"
     finally:
         sandbox.destroy()
+
+
+def test_a_base_image_without_python_fails_the_build_with_the_builders_error(docker, make_family) -> None:
+    """Not the family's fault: no helper result, so the builder's error and the end of its output."""
+    lacking = "baselines/test-no-python:1"
+    dockerfile = f"FROM {docker.base_image}\nRUN rm -f /usr/bin/python3 /usr/bin/python3.*\n"
+    docker.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=lacking, rm=True)
+    try:
+        backend = DockerBackend(base_image=lacking)
+        spec = SandboxSpec(family_dir=make_family("nopython", INSTALLING), family_name="nopython")
+        with pytest.raises(ImageBuildError) as failed:
+            backend.build(spec, on_output=lambda line: None)
+        assert failed.value.kind == "build" and failed.value.file is None
+        assert "returned a non-zero code: 127" in failed.value.message
+        assert "python3: not found" in failed.value.message and "\x1b[" not in failed.value.message
+        assert family_tags(docker, "nopython") == set()
+    finally:
+        docker.client.images.remove(lacking, force=True)
