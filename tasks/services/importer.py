@@ -67,6 +67,14 @@ ERR_MANIFEST_SHAPE = "invalid manifest: {error}"
 ERR_MANIFEST_UNKNOWN_TASK = "invalid manifest: it describes task {task!r}, which get_tasks() does not return"
 ERR_DUPLICATE_FAMILY = "the family name appears twice in this import"
 ERR_IMAGE_BUILD = "the image build failed: {error}"
+ERR_CANNOT_GIVE = "task {task!r} needs {what}, which no sandbox of this platform can give"
+# What a family can ask for that no backend here provides (the backends' `provides`): such a family is
+# refused at import, with the reason, rather than imported and never runnable.
+CANNOT_GIVE = {
+    NEED_GPU: "a GPU (resources.gpu in manifest.yaml)",
+    NEED_AUX_VM: "an auxiliary VM (get_aux_vm_spec)",
+    NEED_INTERNET: "internet (get_permissions gives full_internet)",
+}
 
 
 def shown_name(name: str | os.PathLike[str]) -> str:
@@ -347,6 +355,11 @@ def stage_family(name: str, root: Path, on_output: Callable[[str], None] | None 
     main_file = f"{name}.py"
     # No TASK_ENVIRONMENT here: which secrets a family may see is known only after it describes itself,
     # and get_instructions() could copy them into text that contractors read.
+    for task_name, task_doc in (manifest.get("tasks") or {}).items():
+        if ((task_doc or {}).get("resources") or {}).get("gpu"):  # known before anything is built
+            raise TaskImportError(
+                ERR_CANNOT_GIVE.format(task=task_name, what=CANNOT_GIVE[NEED_GPU]), family=name, file=MANIFEST
+            )
     spec = SandboxSpec(family_dir=snapshot, family_name=name)
     if on_output:
         on_output(f"describing the tasks in a sandbox (at most {settings.TASK_IMPORT_TIMEOUT:g} s)\n")
@@ -414,6 +427,14 @@ def stage_family(name: str, root: Path, on_output: Callable[[str], None] | None 
                     family=name,
                     file=main_file,
                 )
+        cannot = [NEED_AUX_VM] if "get_aux_vm_spec" in staged.methods else []
+        cannot += [NEED_INTERNET] if "full_internet" in t["permissions"] else []
+        if cannot:
+            raise TaskImportError(
+                ERR_CANNOT_GIVE.format(task=task_name, what=CANNOT_GIVE[cannot[0]]),
+                family=name,
+                file=main_file,
+            )
         spec_doc = manifest_tasks.get(task_name) or {}
         staged.tasks.append(
             StagedTask(
@@ -434,15 +455,8 @@ def FAMILY_NAME_OK(name: str) -> bool:
 
 
 def _needs(family: StagedFamily, task: StagedTask) -> list[str]:
-    needs = []
-    if "install" in family.methods:
-        needs.append(NEED_INSTALL)
-    if "get_aux_vm_spec" in family.methods:
-        needs.append(NEED_AUX_VM)
-    if task.resources.get("gpu"):
-        needs.append(NEED_GPU)
-    if "full_internet" in task.permissions:
-        needs.append(NEED_INTERNET)
+    # (a GPU, an aux VM and internet are refused at staging: CANNOT_GIVE)
+    needs = [NEED_INSTALL] if "install" in family.methods else []
     needs += [f"{NEED_ENV_PREFIX}{v}" for v in family.required_env if v not in settings.TASK_ENVIRONMENT]
     return needs
 

@@ -23,7 +23,8 @@ from tasks.models import (
     TaskVersion,
 )
 from tasks.services import importer
-from tasks.services.importer import TaskImportError, tasks_import
+from tasks.services.importer import CANNOT_GIVE, ERR_CANNOT_GIVE, TaskImportError, tasks_import
+from terminal.sandbox.base import NEED_AUX_VM, NEED_GPU, NEED_INTERNET
 from tests.conftest import EXAMPLES, SIMPLE_FAMILY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
@@ -231,26 +232,39 @@ def test_needs_are_recorded_and_family_is_still_imported(make_family, settings) 
         'standard_version = "0.3.0"\n    required_environment_variables = ["API_KEY", "CONFIGURED"]\n\n'
         "    @staticmethod\n    def install():\n        pass\n",
     )
-    manifest = "tasks:\n  one:\n    resources:\n      gpu: {count_range: [1, 1], model: a10}\n"
-    tasks_import(path=make_family("needy", source, manifest=manifest))
+    tasks_import(path=make_family("needy", source))
     one = Task.objects.get(name="one").latest_version
     two = Task.objects.get(name="two").latest_version
-    assert one.needs == ["install", "gpu", "env:API_KEY"]
-    assert two.needs == ["install", "env:API_KEY"]
+    assert one.needs == two.needs == ["install", "env:API_KEY"]  # what some backend or setting can give
 
 
-def test_full_internet_is_a_need_the_bubblewrap_backend_refuses(make_family) -> None:
-    from tasks.services.environment import task_sandbox_start
-    from terminal.sandbox import SandboxError
+GPU_MANIFEST = "tasks:\n  one:\n    resources:\n      gpu: {count_range: [1, 1], model: a10}\n"
+AUX_VM = "\n    @staticmethod\n    def get_aux_vm_spec(t):\n        return {'cpu_count_range': [2, 2]}\n"
+INTERNET = "\n    @staticmethod\n    def get_permissions(t):\n        return ['full_internet']\n"
 
-    source = (
-        SIMPLE_FAMILY + "\n    @staticmethod\n    def get_permissions(t):\n        return ['full_internet']\n"
-    )
-    tasks_import(path=make_family("online", source))
-    tv = Task.objects.get(name="one").latest_version
-    assert tv is not None and tv.needs == ["internet"] and tv.permissions == ["full_internet"]
-    with pytest.raises(SandboxError, match="it needs internet"):
-        task_sandbox_start(task_version=tv)
+
+@pytest.mark.parametrize(
+    ("source", "manifest", "file", "what"),
+    [
+        (SIMPLE_FAMILY, GPU_MANIFEST, "manifest.yaml", CANNOT_GIVE[NEED_GPU]),
+        (SIMPLE_FAMILY + AUX_VM, None, "wants.py", CANNOT_GIVE[NEED_AUX_VM]),
+        (SIMPLE_FAMILY + INTERNET, None, "wants.py", CANNOT_GIVE[NEED_INTERNET]),
+    ],
+)
+def test_a_family_needing_what_no_sandbox_gives_is_refused_with_the_reason(
+    make_family, source, manifest, file, what
+) -> None:
+    with pytest.raises(TaskImportError) as refused:
+        tasks_import(path=make_family("wants", source, manifest=manifest))
+    assert str(refused.value) == f"wants: {file}: " + ERR_CANNOT_GIVE.format(task="one", what=what)
+    assert not Task.objects.exists()
+
+
+def test_no_backend_gives_what_the_importer_refuses() -> None:
+    from terminal.sandbox.bubblewrap import BubblewrapBackend
+    from terminal.sandbox.docker import DockerBackend
+
+    assert not (BubblewrapBackend.provides | DockerBackend.provides) & set(CANNOT_GIVE)
 
 
 def test_describe_sees_no_configured_secrets(make_family, settings) -> None:
