@@ -96,7 +96,7 @@ def test_a_contractor_cannot_flag_a_task_they_never_worked_on(world) -> None:
         user=world["worker"], task_version=world["one"].latest_version, purpose="qa"
     )
     resp = _post_flag(client, world["two"].latest_version, terminal_session_id=str(own.id))
-    assert resp.status_code == 403
+    assert resp.status_code == 400 and "another task version" in resp.json()["error"]
     _assert_untouched(world["two"])
     # their own task: allowed, and (by default) held at once
     resp = _post_flag(client, world["one"].latest_version)
