@@ -205,7 +205,8 @@ SANDBOX_REQUIRE_CGROUPS = _env_bool("SANDBOX_REQUIRE_CGROUPS", default=True)
 # asciicast recordings of terminal sessions.
 RECORDINGS_DIR = Path(os.environ.get("RECORDINGS_DIR", DATA_DIR / "recordings"))
 # DATA_DIR and what is made in it are private (0700 directories, 0600 SQLite files); DATA_DIR itself is
-# 0711 when bubblewrap sandboxes live under it (their roots must walk to their own state): config/datadir.py.
+# 0711 when SANDBOX_DIR is under it (bubblewrap sandboxes' roots must walk to their own state): whatever
+# backend this process uses, another process of the same platform may use bubblewrap (config/datadir.py).
 secure_data_dir(
     DATA_DIR,
     private_dirs=[FAMILY_STORE, RECORDINGS_DIR, DATA_DIR / "imports"],
@@ -214,7 +215,7 @@ secure_data_dir(
         if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
         else None
     ),
-    traversable=SANDBOX_BACKEND == "bubblewrap" and SANDBOX_DIR.resolve().is_relative_to(DATA_DIR),
+    traversable=SANDBOX_DIR.resolve().is_relative_to(DATA_DIR),
 )
 # A recording's size cap (MiB); past it the terminal goes on and the recording keeps a marker and samples.
 RECORDING_MAX_MB = float(os.environ.get("RECORDING_MAX_MB", "100"))

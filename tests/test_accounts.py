@@ -163,11 +163,19 @@ print(json.dumps(modes))
 """
 
 
-@pytest.mark.parametrize(("backend", "top"), [("docker", 0o700), ("bubblewrap", 0o711)])
-def test_a_fresh_data_dir_is_private(tmp_path, backend, top) -> None:
+# DATA_DIR is 0711 whenever sandboxes live under it, whatever this process's backend: processes of one
+# platform sharing it may use either (a test server on docker beside an import on bubblewrap), and each
+# would otherwise set the other's mode.
+@pytest.mark.parametrize(
+    ("backend", "sandboxes_inside", "top"),
+    [("docker", True, 0o711), ("bubblewrap", True, 0o711), ("docker", False, 0o700)],
+)
+def test_a_fresh_data_dir_is_private(tmp_path, backend, sandboxes_inside, top) -> None:
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SANDBOX_DIR")}
     env.update(DATA_DIR=str(data), SANDBOX_BACKEND=backend)
+    if not sandboxes_inside:
+        env["SANDBOX_DIR"] = str(tmp_path / "sandboxes")
     out = subprocess.run([sys.executable, "-c", LIST_MODES], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=300, check=True)  # fmt: skip
     modes = json.loads(out.stdout.strip().splitlines()[-1])
