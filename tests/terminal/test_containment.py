@@ -82,7 +82,8 @@ def _probes(server_port: int, repo: str) -> dict[str, tuple[str, str]]:
         "other sandboxes' homes": ("ls /home", "agent"),
         # bwrap's options (host paths) were on the sandbox's pid 1's command line
         "host paths in process command lines": (
-            "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | "
+            # read first, grep after: a grep running beside cat would find its own patterns
+            "cat /proc/[0-9]*/cmdline > /tmp/.cmdlines 2>/dev/null; tr '\\0' '\\n' < /tmp/.cmdlines | "
             f"grep -c -e 'b[i]nd' -e '{_unmatched(repo)}' -e '{_unmatched(str(settings.SANDBOX_DIR))}' || true",
             "0",
         ),
