@@ -15,6 +15,9 @@ class BaseliningConfig(AppConfig):
         signals.session_idle.connect(receivers.on_terminal_idle, dispatch_uid="baselining.idle")
         signals.session_owner_left.connect(receivers.on_terminal_owner_left, dispatch_uid="baselining.left")
         signals.session_owner_back.connect(receivers.on_terminal_owner_back, dispatch_uid="baselining.back")
+        signals.session_platform_outage.connect(
+            receivers.on_terminal_platform_outage, dispatch_uid="baselining.platform"
+        )
         from baselining.services.flags import flag_fixed
 
         flag_fixed.connect(receivers.on_flag_fixed, dispatch_uid="baselining.invalidate")

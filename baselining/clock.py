@@ -36,6 +36,7 @@ class PauseReason(StrEnum):
     DISCONNECT = "disconnect"
     SCORING = "scoring"
     FLAG = "flag"
+    PLATFORM = "platform"  # the platform could not reach the shell (a session host restarting)
 
 
 ENDINGS = frozenset({Kind.SUBMITTED, Kind.GAVE_UP, Kind.TIME_LIMIT})

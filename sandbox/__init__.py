@@ -2,7 +2,8 @@
 
 import socket
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -16,6 +17,8 @@ __all__ = [
     "SandboxError",
     "SandboxSpec",
     "backend_class",
+    "backend_config",
+    "backend_from_config",
     "backend_provides",
     "get_backend",
 ]
@@ -48,20 +51,36 @@ def get_backend(name: str | None = None) -> Backend:
     return _backend(name or settings.SANDBOX_BACKEND)
 
 
+def backend_config(name: str | None = None) -> dict[str, Any]:
+    """The configured backend as plain data ({"name", "options"}): a session keeper, a process that does
+    not load Django, builds the same backend from it (`backend_from_config`)."""
+    name = name or settings.SANDBOX_BACKEND
+    if name == "bubblewrap":
+        options: dict[str, Any] = {
+            "state_dir": str(settings.SANDBOX_DIR),
+            "uid_base": settings.SANDBOX_UID_BASE,
+            "require_cgroups": settings.SANDBOX_REQUIRE_CGROUPS,
+        }
+    else:
+        # One platform instance: its session host's socket, or (embedded) its sandbox directory. Two
+        # instances on one machine never reap each other's containers.
+        instance = settings.SESSION_HOST_SOCKET or f"embedded:{settings.SANDBOX_DIR}"
+        options = {
+            "base_image": settings.DOCKER_BASE_IMAGE,
+            "build_network": settings.DOCKER_BUILD_NETWORK,
+            "owner": f"{socket.gethostname()}:{instance}",
+        }
+    return {"name": name, "options": options}
+
+
+def backend_from_config(config: dict[str, Any]) -> Backend:
+    cls: Any = backend_class(str(config["name"]))
+    options = dict(config["options"])
+    if "state_dir" in options:
+        options["state_dir"] = Path(options["state_dir"])
+    return cast(Backend, cls(**options))
+
+
 @cache
 def _backend(name: str) -> Backend:
-    cls: Any = backend_class(name)
-    if name == "bubblewrap":
-        return cls(
-            state_dir=settings.SANDBOX_DIR,
-            uid_base=settings.SANDBOX_UID_BASE,
-            require_cgroups=settings.SANDBOX_REQUIRE_CGROUPS,
-        )
-    # One platform instance: its session host's socket, or (embedded) its sandbox directory. Two
-    # instances on one machine never reap each other's containers.
-    instance = settings.SESSION_HOST_SOCKET or f"embedded:{settings.SANDBOX_DIR}"
-    return cls(
-        base_image=settings.DOCKER_BASE_IMAGE,
-        build_network=settings.DOCKER_BUILD_NETWORK,
-        owner=f"{socket.gethostname()}:{instance}",
-    )
+    return backend_from_config(backend_config(name))

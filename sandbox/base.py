@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -266,8 +266,9 @@ class Backend(abc.ABC):
     def check(self) -> None:
         """Raise SandboxError, saying how to fix it, if this backend cannot run on this machine."""
 
-    def reap_orphans(self) -> list[str]:
-        """At a session host's start: remove sandboxes an earlier run of it left behind (after a crash).
+    def reap_orphans(self, keep: Collection[str] = ()) -> list[str]:
+        """At a session host's start: remove sandboxes an earlier run of it left behind (after a crash),
+        but those whose ids are in `keep` (live sessions' keepers hold them).
 
         Backends whose sandboxes die with their parent process have none."""
         return []

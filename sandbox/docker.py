@@ -37,7 +37,7 @@ import struct
 import tarfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -439,10 +439,13 @@ class DockerBackend(Backend):
             raise
         return sandbox
 
-    def reap_orphans(self) -> list[str]:
-        """Remove every sandbox container this owner made: called before it has any live session."""
+    def reap_orphans(self, keep: Collection[str] = ()) -> list[str]:
+        """Remove every sandbox container this owner made but those in `keep` (the live sessions' keepers
+        hold them): called at a session host's start, before it opens any session."""
         removed = []
         for c in self.client.api.containers(all=True, filters={"label": f"{OWNER_LABEL}={self.owner}"}):
+            if c["Names"][0].lstrip("/") in keep:
+                continue
             with contextlib.suppress(Exception):
                 self.client.api.remove_container(c["Id"], force=True, v=True)
                 removed.append(c["Names"][0].lstrip("/"))

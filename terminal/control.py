@@ -68,7 +68,13 @@ on_owner_back = _activity(signals.session_owner_back)
 on_owner_attached = _activity(signals.session_owner_attached)
 
 
-def install_hooks(host: SessionHost) -> SessionHost:
+async def on_platform_outage(session_id: str, since: datetime, until: datetime) -> None:
+    await database_sync_to_async(signals.session_platform_outage.send)(
+        sender=TerminalSession, session_id=session_id, since=since, until=until
+    )
+
+
+def install_hooks[H: SessionHost](host: H) -> H:
     """Record the host's events in the database (the web process embedded, or the session_host process)."""
     pairs: list[tuple[list[Any], Any]] = [
         (host.on_live, mark_live),
@@ -79,6 +85,7 @@ def install_hooks(host: SessionHost) -> SessionHost:
         (host.on_owner_back, on_owner_back),
         (host.on_owner_attached, on_owner_attached),
         (host.on_recording_truncated, mark_truncated),
+        (host.on_platform_outage, on_platform_outage),
     ]
     for hooks, hook in pairs:
         if hook not in hooks:

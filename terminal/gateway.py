@@ -11,6 +11,7 @@ import abc
 import asyncio
 import contextlib
 import json
+import logging
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -18,12 +19,14 @@ from django.conf import settings
 from sandbox import SandboxError
 from terminal import control, protocol
 from terminal.host import GONE, Attachment, AttachRequest, Client
+from terminal.keeper import PLATFORM_REASON
 from terminal.models import SessionStatus
 from terminal.remote import frame_message, read_message
 from terminal.selectors import AttachInfo
 from terminal.services import DiskSpaceError
 
 NOT_STARTED = "the session has not been started by its owner yet"
+log = logging.getLogger(__name__)
 
 
 class Gateway(abc.ABC):
@@ -111,7 +114,8 @@ class RemoteGateway(Gateway):
         try:
             self.reader, self.writer = await control.connect()
         except OSError as exc:
-            return ("unavailable", f"the session host is not reachable: {exc}")
+            log.warning("session %s: the session host is not reachable: %s", req.session_id, exc)
+            return ("unavailable", PLATFORM_REASON)
         try:
             return await self._attach_over_socket(req)
         except BaseException:
@@ -130,7 +134,7 @@ class RemoteGateway(Gateway):
             try:
                 msg = await read_message(self.reader)
             except asyncio.IncompleteReadError:
-                return ("unavailable", "the session host closed the connection")
+                return ("unavailable", PLATFORM_REASON)
             if msg[:1] == b"{":
                 doc = json.loads(msg)
                 if not doc.get("ok"):

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from sandbox import Limits, Sandbox, SandboxError, SandboxSpec, get_backend
+from sandbox import Backend, Limits, Sandbox, SandboxError, SandboxSpec, get_backend
 from tasks.family_runner import run_start
 from terminal import protocol
 from terminal.recording import FLUSH_INTERVAL, SAMPLE_BYTES, AsciicastWriter
@@ -587,6 +587,10 @@ class SessionHost:
         self.on_owner_attached: list[Callable[[str, datetime], Awaitable[None]]] = []
         # The recording reached its size cap, at this many seconds into it.
         self.on_recording_truncated: list[Callable[[str, float], Awaitable[None]]] = []
+        # The session's shell could not be reached because of the platform from the first time to the
+        # second (its session host was down): reported by a session host that adopts a keeper.
+        self.on_platform_outage: list[Callable[[str, datetime, datetime], Awaitable[None]]] = []
+        self.backend: Backend | None = None  # None: the configured one (a keeper is given its own)
         self.idle_after = 600.0  # seconds without input before on_idle (the web side sets it from settings)
         self.disconnect_grace = 60.0  # seconds without an owner connection before on_owner_left
         self._watcher: asyncio.Task[None] | None = None
@@ -650,7 +654,7 @@ class SessionHost:
     async def _open(self, req: OpenRequest) -> LiveSession:
         loop = asyncio.get_running_loop()
         try:
-            sandbox = await loop.run_in_executor(_SANDBOX_THREADS, _provision, req)
+            sandbox = await loop.run_in_executor(_SANDBOX_THREADS, _provision, req, self.backend)
             session: LiveSession | None = None
             try:
                 if req.session_id in self._ended_while_opening:
@@ -836,8 +840,8 @@ class SessionHost:
         return at
 
 
-def _provision(req: OpenRequest) -> Sandbox:
-    sandbox = get_backend().provision(req.spec)
+def _provision(req: OpenRequest, backend: Backend | None) -> Sandbox:
+    sandbox = (backend or get_backend()).provision(req.spec)
     try:
         if req.start is not None:
             family, task = req.start

@@ -45,10 +45,12 @@ async def lifespan(
             return
 
 
-async def reap_orphans() -> None:
-    """Sandboxes an earlier run of this (embedded) session host left behind when it was killed."""
+async def reap_orphans(keep: list[str] | None = None) -> None:
+    """Sandboxes an earlier run of this session host left behind when it was killed, but those in keep
+    (held by live keepers)."""
     try:
-        removed = await sync_to_async(lambda: get_backend().reap_orphans(), thread_sensitive=False)()
+        reap = sync_to_async(lambda: get_backend().reap_orphans(keep or ()), thread_sensitive=False)
+        removed = await reap()
     except SandboxError as exc:
         log.warning("could not look for orphaned sandboxes: %s", exc)
         return

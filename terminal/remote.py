@@ -25,6 +25,9 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,109 @@ async def read_message(reader: asyncio.StreamReader) -> bytes:
 
 def frame_message(payload: bytes) -> bytes:
     return len(payload).to_bytes(4, "big") + payload
+
+
+# -- The same messages on a raw non-blocking socket, with descriptors passed alongside (SCM_RIGHTS) -------
+# A session host hands a browser's connection to the session's keeper this way (terminal/keepers.py). A raw
+# socket is read exactly to the end of the first message, never beyond: what follows belongs to whoever the
+# connection is handed to.
+MAX_FDS = 4
+
+
+async def _readable(sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
+
+
+async def _recv_exactly(sock: socket.socket, size: int, fds: list[int]) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        try:
+            chunk, got, _flags, _addr = socket.recv_fds(sock, size - len(data), MAX_FDS)
+        except BlockingIOError:
+            await _readable(sock)
+            continue
+        fds.extend(got)
+        if not chunk:
+            raise asyncio.IncompleteReadError(bytes(data), size)
+        data += chunk
+    return bytes(data)
+
+
+async def recv_raw(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """One length-prefixed message from a raw socket, and the descriptors that came with it."""
+    fds: list[int] = []
+    try:
+        size = int.from_bytes(await _recv_exactly(sock, 4, fds), "big")
+        if size > MAX_MESSAGE:
+            raise ValueError(f"message of {size} bytes exceeds {MAX_MESSAGE}")
+        return await _recv_exactly(sock, size, fds), fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+
+
+async def send_raw(sock: socket.socket, payload: bytes, fd: int | None = None) -> None:
+    """One length-prefixed message on a raw socket; with fd, that descriptor goes with its first byte."""
+    data = frame_message(payload)
+    if fd is not None:
+        while True:
+            try:
+                sent = socket.send_fds(sock, [data], [fd])
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.005)
+        data = data[sent:]
+    if data:
+        await asyncio.get_running_loop().sock_sendall(sock, data)
+
+
+def peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+async def serve_raw(
+    listener: socket.socket,
+    handle: Callable[[socket.socket, dict[str, Any], list[int]], Awaitable[None]],
+    tasks: set[asyncio.Task[None]],
+) -> None:
+    """Accept connections for ever; each one's first message (a JSON request) goes to handle(conn, doc, fds),
+    which owns conn from then on. Only this process's user (or root) may connect."""
+    loop = asyncio.get_running_loop()
+    listener.setblocking(False)
+
+    async def one(conn: socket.socket) -> None:
+        try:
+            if peer_uid(conn) not in (0, os.geteuid()):
+                log.warning("refused a connection from uid %d", peer_uid(conn))
+                conn.close()
+                return
+            msg, fds = await recv_raw(conn)
+            await handle(conn, json.loads(msg), fds)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            conn.close()
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            log.warning("bad request: %s", exc)
+            conn.close()
+
+    while True:
+        conn, _ = await loop.sock_accept(listener)
+        conn.setblocking(False)
+        task = asyncio.ensure_future(one(conn))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
 
 class SocketClient:
@@ -77,31 +183,34 @@ class HostServer:
         os.chmod(self.path, 0o660)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = SocketClient(writer)
         try:
             doc = json.loads(await read_message(reader))
-            op = doc.get("op")
-            if op == "attach":
-                await self._attach(doc, reader, client)
-                return
-            handler = {
-                "open": self._open,
-                "list": self._list,
-                "close": self._close,
-                "set_input": self._set_input,
-                "exec": self._exec,
-                "marker": self._marker,
-            }.get(op)
-            if handler is None:
-                await client.send_frame(json.dumps({"ok": False, "reason": f"unknown op {op!r}"}).encode())
-            else:
-                await handler(doc, client)
+            await self.dispatch(doc, reader, SocketClient(writer))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        except (ValueError, KeyError, protocol.ProtocolError) as exc:
+        except (ValueError, KeyError, TypeError, protocol.ProtocolError) as exc:
             log.warning("session host: bad request: %s", exc)
         finally:
             writer.close()
+
+    async def dispatch(self, doc: dict[str, Any], reader: asyncio.StreamReader, client: SocketClient) -> None:
+        """Serve one connection whose first request, doc, has been read."""
+        op = str(doc.get("op"))
+        if op == "attach":
+            await self._attach(doc, reader, client)
+            return
+        handler = {
+            "open": self._open,
+            "list": self._list,
+            "close": self._close,
+            "set_input": self._set_input,
+            "exec": self._exec,
+            "marker": self._marker,
+        }.get(op)
+        if handler is None:
+            await client.send_frame(json.dumps({"ok": False, "reason": f"unknown op {op!r}"}).encode())
+        else:
+            await handler(doc, client)
 
     async def _attach(self, doc: dict[str, Any], reader: asyncio.StreamReader, client: SocketClient) -> None:
         result = await self.host.attach_request(AttachRequest.from_json(doc["request"]), client)

@@ -12,3 +12,6 @@ session_owner_left = Signal()
 session_owner_back = Signal()
 # The session's owner attached to the live shell for the first time (kwargs session_id, at).
 session_owner_attached = Signal()
+# The session's shell could not be reached because of the platform (its session host was down) from
+# `since` to `until` (kwargs session_id, since, until): reported once the shell is adopted again.
+session_platform_outage = Signal()

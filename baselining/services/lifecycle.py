@@ -239,6 +239,34 @@ def baseline_session_owner_back(*, terminal_session_id: Any) -> bool:
     return True
 
 
+def baseline_session_platform_outage(*, terminal_session_id: Any, since: datetime, until: datetime) -> bool:
+    """The platform could not reach the shell from `since` to `until` (its session host was down, and the
+    session's keeper kept the shell): a clock that ran then is paused for exactly that stretch, reason
+    platform, and runs again from `until`. Input was refused by the keeper meanwhile, so nothing is asked
+    of the session host here. A clock paused or ended for another reason is left as it is."""
+    with transaction.atomic():
+        session = (
+            BaselineSession.objects.select_for_update()
+            .filter(terminal_id=terminal_session_id, state=SessionState.LIVE)
+            .first()
+        )
+        if session is None:
+            return False
+        events = clock_events(session)
+        started = clock.running_since(events)
+        if started is None:
+            return False
+        at = max(until, events[-1].at)
+        reason = clock.PauseReason.PLATFORM
+        pause = clock.Event(clock.Kind.PAUSED, at, reason=reason, since=max(since, started))
+        try:
+            clock_append(session=session, event=pause)
+            clock_append(session=session, event=clock.Event(clock.Kind.RESUMED, at))
+        except clock.ClockError:
+            return False
+    return True
+
+
 def submission_limit() -> int:
     """SUBMISSION_MAX_BYTES, at most what one command's output may carry (MAX_EXEC_OUTPUT)."""
     return min(settings.SUBMISSION_MAX_BYTES, MAX_EXEC_OUTPUT - 1)

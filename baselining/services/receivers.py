@@ -13,6 +13,7 @@ from baselining.models import Assignment, BaselineSession, InvalidReason, Review
 from baselining.services.lifecycle import (
     baseline_session_auto_pause,
     baseline_session_owner_back,
+    baseline_session_platform_outage,
     baseline_session_started,
 )
 from terminal.models import TerminalSession
@@ -32,6 +33,12 @@ def on_terminal_owner_left(sender: Any, session_id: Any, at: datetime, **kwargs:
 
 def on_terminal_owner_back(sender: Any, session_id: Any, at: datetime, **kwargs: Any) -> None:
     baseline_session_owner_back(terminal_session_id=session_id)
+
+
+def on_terminal_platform_outage(
+    sender: Any, session_id: Any, since: datetime, until: datetime, **kwargs: Any
+) -> None:
+    baseline_session_platform_outage(terminal_session_id=session_id, since=since, until=until)
 
 
 def on_flag_fixed(sender: Any, flag: Any, **kwargs: Any) -> None:

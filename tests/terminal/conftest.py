@@ -22,6 +22,8 @@ from django.db import connection
 from django.test import Client
 
 from tasks.models import Task
+from terminal.keeper import instance_of
+from terminal.keepers import end_all
 from terminal.models import TerminalSession
 from terminal.services import terminal_session_create
 from terminal.wsclient import TerminalClient
@@ -114,15 +116,22 @@ class PlatformServer:
             self.web.wait(timeout=20)
             self.web = None
 
-    def stop(self) -> None:
-        self.stop_web()
+    def stop_host(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the session host process (its sessions' keepers, and every shell, go on without it)."""
         if self.host is not None:
-            self.host.send_signal(signal.SIGTERM)
+            self.host.send_signal(sig)
             try:
                 self.host.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.host.kill()
+                self.host.wait()
             self.host = None
+
+    def stop(self) -> None:
+        self.stop_web()
+        self.stop_host()
+        if self.mode == "remote":  # the keepers this server started, and only those
+            end_all(instance_of(self.socket_path), "test teardown")
 
     def alive(self) -> bool:
         import urllib.request
@@ -249,6 +258,19 @@ async def run(client: TerminalClient, command: str, timeout: float = 20) -> str:
     # Output starts after the last echo of the typed line (typed-ahead input can be echoed twice).
     out = raw[raw.rfind(typed) + len(typed) :]
     return ANSI.sub("", out.rsplit(f"__END{token}__", 1)[0]).strip("\r\n")
+
+
+def keeper_pid(session: TerminalSession) -> int:
+    """The pid of the keeper process that holds a live session (remote shape)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"terminal.keeper" in argv and str(session.id).encode() in argv:
+                return int(entry)
+    raise LookupError(f"no keeper for session {session.id}")
 
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")

@@ -12,8 +12,9 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from tasks.models import Task
-from terminal.models import TerminalSession
-from tests.terminal.conftest import _server, new_session, run
+from terminal.keepers import KEEPER_DIED
+from terminal.models import SessionStatus, TerminalSession
+from tests.terminal.conftest import _server, keeper_pid, new_session, run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -281,9 +282,10 @@ def test_sandbox_root_sees_no_host_paths_and_cannot_enable_user_namespaces(backe
     assert agent.split() == ["AGENT-DENIED"]
 
 
-def test_a_killed_session_host_takes_its_sandboxes_with_it(remote_server, users, suite) -> None:
+def test_a_killed_keeper_takes_its_sandbox_with_it(remote_server, users, suite) -> None:
     """SIGKILL leaves no time to clean up: the kernel's parent-death signals must end every process of the
-    sandbox (the launcher, the user-namespace holder, bwrap, the shell and what it started)."""
+    sandbox (the launcher, the user-namespace holder, bwrap, the shell and what it started). The session
+    is then failed, with the reason, once the session host sees its keeper gone."""
     import signal
     import subprocess
 
@@ -301,15 +303,14 @@ def test_a_killed_session_host_takes_its_sandboxes_with_it(remote_server, users,
         return [line for line in ps.splitlines() if "sleep 4343" in line and not line.startswith("Z")]
 
     assert running()
-    assert remote_server.host is not None
-    remote_server.host.send_signal(signal.SIGKILL)
-    remote_server.host.wait()
-    remote_server.host = None
+    os.kill(keeper_pid(session), signal.SIGKILL)
     for _ in range(50):
         if not running():
             break
         asyncio.run(asyncio.sleep(0.1))
     assert not running()
+    wait_until(lambda: TerminalSession.objects.get(pk=session.pk).status == SessionStatus.FAILED, timeout=20)
+    assert TerminalSession.objects.get(pk=session.pk).end_reason == KEEPER_DIED
 
 
 def test_unreachable_sandbox_dir_gives_a_clear_error(tmp_path) -> None:

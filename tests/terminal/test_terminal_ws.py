@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from terminal import protocol
 from terminal.models import SessionStatus, TerminalSession
 from terminal.wsclient import TerminalClient
-from tests.terminal.conftest import new_session, run
+from tests.terminal.conftest import keeper_pid, new_session, run
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -369,18 +369,19 @@ def _gone(pids: set[int], timeout: float = 5) -> bool:
     return False
 
 
-def test_copiers_end_with_their_shell_their_session_and_a_killed_host(remote_server, users, suite) -> None:
+def test_copiers_end_with_their_shell_their_session_and_a_killed_keeper(remote_server, users, suite) -> None:
     """Each shell's two copiers (output and input) are reaped when the shell exits and a new one starts,
-    when the session ends, and die with a session host killed outright (none left behind, no zombies)."""
-    assert remote_server.host is not None
-    host = remote_server.host.pid
+    when the session ends, and die with the session's keeper killed outright (none left behind, no
+    zombies). They are the keeper's children: the session host is not their parent."""
     first, second = new_session(users["alice"]), new_session(users["alice"])
 
     async def scenario() -> None:
         c = await remote_server.shell(first, users["alice"])
         await run(c, "true")
-        before = _copiers(host)
+        keeper = keeper_pid(first)
+        before = _copiers(keeper)
         assert len(before) == 2
+        assert remote_server.host is not None and not _copiers(remote_server.host.pid)
         await c.send_input("exit\r")
         await c.wait_for("starting a new login shell", timeout=20)
         await run(c, "true")  # the new shell answers, on new copiers
@@ -388,23 +389,22 @@ def test_copiers_end_with_their_shell_their_session_and_a_killed_host(remote_ser
         # The input copier killed from outside: the next keystroke finds its pipe broken, and a new copier
         # delivers it to the same shell (its variables intact) instead of a terminal that ignores typing.
         await run(c, "export KEPT=yes")
-        (input_copier,) = [p for p in _copiers(host) if os.readlink(f"/proc/{p}/fd/0").startswith("pipe:")]
+        (input_copier,) = [p for p in _copiers(keeper) if os.readlink(f"/proc/{p}/fd/0").startswith("pipe:")]
         os.kill(input_copier, signal.SIGKILL)
         assert (await run(c, "echo still-$KEPT")).split()[-1] == "still-yes"
         assert _gone({input_copier}), "the killed copier was not reaped"
-        firsts = _copiers(host)
+        firsts = _copiers(keeper)
         assert len(firsts) == 2
         d = await remote_server.shell(second, users["alice"])
         await run(d, "true")
-        seconds = _copiers(host) - firsts
+        seconds = _copiers(keeper_pid(second))
         assert len(seconds) == 2
         await d.close()
         await sync_to_async(remote_server.end_session)(second, users["alice"])
         assert _gone(seconds), "an ended session's copiers are still there"
-        assert _copiers(host) == firsts
+        assert _copiers(keeper) == firsts
         await c.close()
-        os.kill(host, signal.SIGKILL)
-        assert _gone(firsts), "copiers outlived the killed session host"
+        os.kill(keeper, signal.SIGKILL)
+        assert _gone(firsts), "copiers outlived the killed keeper"
 
     async_to_sync(scenario)()
-    remote_server.host = None

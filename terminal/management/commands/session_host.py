@@ -1,6 +1,9 @@
 """python manage.py session_host: the session host as its own process, on SESSION_HOST_SOCKET.
 
-Restarting the web process then kills no shell: the web side reconnects to this process.
+Every session it opens lives in a keeper process of its own (terminal/keeper.py), which outlives this one:
+restarting, upgrading or killing the session host (or the web process) ends no shell. At start it adopts
+the keepers of this instance that are alive on this machine. `--end-all` ends every session of this
+instance instead (sandboxes destroyed), with or without a session host running: for taking a machine out.
 """
 
 from __future__ import annotations
@@ -13,29 +16,44 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from sandbox import backend_config
 from terminal.control import install_hooks
-from terminal.host import SessionHost
+from terminal.keeper import instance_of
+from terminal.keepers import KeeperHost, KeeperHostServer, end_all
 from terminal.lifespan import reap_orphans
-from terminal.remote import HostServer
 
 
 class Command(BaseCommand):
-    help = "Run the session host (sandboxes, PTYs, recordings) on a Unix socket."
+    help = "Run the session host (each session's keeper: sandbox, PTY, recording) on a Unix socket."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--socket", default=settings.SESSION_HOST_SOCKET)
+        parser.add_argument(
+            "--end-all", action="store_true", help="end every live session of this instance, then exit"
+        )
 
-    def handle(self, *args: Any, socket: str, **options: Any) -> None:
+    def handle(self, *args: Any, socket: str, end_all: bool, **options: Any) -> None:
         if not socket:
             raise CommandError("give --socket PATH or set SESSION_HOST_SOCKET")
+        if end_all:
+            ended = _end_all(socket)
+            self.stdout.write(f"ended {len(ended)} sessions")
+            return
         asyncio.run(self._serve(Path(socket)))
 
     async def _serve(self, path: Path) -> None:
-        await reap_orphans()
-        host = install_hooks(SessionHost())
-        server = HostServer(host, path)
+        host = install_hooks(
+            KeeperHost(
+                instance=instance_of(str(path)),
+                backend=backend_config(),
+                log_dir=settings.DATA_DIR / "keepers",
+            )
+        )
+        held = await host.adopt_all()
+        await reap_orphans(keep=held)
+        server = KeeperHostServer(host, path)
         await server.start()
-        self.stdout.write(f"session host listening on {path}")
+        self.stdout.write(f"session host listening on {path} ({len(host.links)} live sessions adopted)")
         self.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -44,3 +62,7 @@ class Command(BaseCommand):
         await stop.wait()
         await server.close()
         await host.shutdown()
+
+
+def _end_all(socket: str) -> list[str]:
+    return end_all(instance_of(socket), "ended by staff: the session host was taken out of service")

@@ -1,0 +1,324 @@
+"""The session host's side of the keepers (terminal/keeper.py): start one per session, adopt those alive at
+start, hand each browser connection to its session's keeper, forward every other request.
+
+`manage.py session_host` serves SESSION_HOST_SOCKET with `KeeperHostServer`. Requests arrive as in
+terminal/remote.py. An attach is read exactly to the end of its request and its connection is then passed,
+as a file descriptor, to the keeper, which speaks to the web process directly from there on: the session
+host is not on the keystroke's path, and its death cuts no terminal. Other requests (open, close,
+set_input, marker, exec) are forwarded to the keeper on a connection of their own. Each keeper's events
+(the session went live, idle, ended...) come back on its link and go to the same hooks as an in-process
+host's (terminal/control.py's `install_hooks`: the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sandbox import SandboxError
+from terminal import protocol
+from terminal.host import GONE, AttachRequest, OpenRequest, SessionHost
+from terminal.keeper import EVENTS, FINAL, address, decode_args, live_keepers
+from terminal.remote import MAX_MESSAGE, frame_message, read_message, recv_raw, send_raw, serve_raw
+
+log = logging.getLogger(__name__)
+
+KEEPER_DIED = "the session's keeper process died, and its sandbox with it"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _session_id(value: object) -> str:
+    """A session id as given in a request: a UUID, or ValueError (it names the keeper and its log file)."""
+    return str(uuid.UUID(str(value)))
+
+
+class KeeperHost(SessionHost):
+    """A session host whose sessions each live in a keeper process; it holds a link to each."""
+
+    def __init__(self, *, instance: str, backend: dict[str, Any], log_dir: Path) -> None:
+        super().__init__()
+        self.instance = instance
+        self.backend_config = backend
+        self.log_dir = Path(log_dir)
+        self.links: dict[str, socket.socket] = {}
+        self._finished: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.stopping = False
+
+    # -- keepers ----------------------------------------------------------------------------------------
+    async def adopt_all(self) -> list[str]:
+        """Adopt every keeper of this instance alive on this machine; returns the sandbox ids they hold."""
+        held = []
+        for sid in live_keepers(self.instance):
+            doc = await self.adopt(sid)
+            if doc is not None and doc.get("sandbox_id"):
+                held.append(str(doc["sandbox_id"]))
+        if held:
+            log.warning("adopted %d live sessions", len(held))
+        return held
+
+    async def _connect(self, sid: str) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, address(self.instance, sid))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def adopt(self, sid: str) -> dict[str, Any] | None:
+        """Become the keeper's host: its queued events follow; an outage it lived through is reported."""
+        try:
+            sock = await self._connect(sid)
+        except OSError as exc:
+            log.warning("session %s: cannot reach its keeper: %s", sid, exc)
+            return None
+        try:
+            await send_raw(sock, b'{"op": "adopt"}')
+            msg, fds = await asyncio.wait_for(recv_raw(sock), 30)
+            for fd in fds:
+                os.close(fd)
+            doc = dict(json.loads(msg))
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+            sock.close()
+            log.warning("session %s: its keeper did not answer: %s", sid, exc)
+            return None
+        old = self.links.pop(sid, None)
+        if old is not None:
+            old.close()
+        self.links[sid] = sock
+        lost = doc.get("lost_at")
+        if lost is not None and doc.get("state") == "live":
+            start, end = datetime.fromtimestamp(float(lost), UTC), datetime.now(UTC)
+            seconds = (end - start).total_seconds()
+            log.warning("session %s: adopted after %.1f s without a session host", sid, seconds)
+            for outage in self.on_platform_outage:
+                await _logged(outage(sid, start, end), sid, "platform_outage")
+        self.spawn(self._listen(sid, sock))
+        return doc
+
+    async def _listen(self, sid: str, sock: socket.socket) -> None:
+        """The keeper's events, in order, to this host's hooks; then notice if it went without a word."""
+        try:
+            while True:
+                msg, fds = await recv_raw(sock)
+                for fd in fds:
+                    os.close(fd)
+                doc = json.loads(msg)
+                name = doc.get("event")
+                if name not in EVENTS:
+                    continue
+                if name in FINAL:  # the keeper exits next: no request may go to it any more
+                    self._finished.add(sid)
+                    if self.links.get(sid) is sock:
+                        del self.links[sid]
+                for hook in list(getattr(self, f"on_{name}")):
+                    await _logged(hook(sid, *decode_args(list(doc.get("args") or []))), sid, name)
+        except (asyncio.IncompleteReadError, OSError, ValueError):
+            pass
+        finally:
+            sock.close()
+        if sid in self._finished:
+            self._locks.pop(sid, None)
+            return
+        if self.links.get(sid) is not sock:
+            return  # replaced by a newer link
+        del self.links[sid]
+        self._locks.pop(sid, None)
+        if self.stopping:
+            return
+        log.error("session %s: %s", sid, KEEPER_DIED)
+        for failed in self.on_failed:
+            await _logged(failed(sid, KEEPER_DIED), sid, "failed")
+
+    async def ensure(self, sid: str) -> None:
+        """The session's keeper, started if it has none, and linked to this host (SandboxError if not)."""
+        lock = self._locks.setdefault(sid, asyncio.Lock())
+        async with lock:
+            if sid in self.links:
+                return
+            await asyncio.get_running_loop().run_in_executor(None, self._start_keeper, sid)
+            if await self.adopt(sid) is None:
+                raise SandboxError("the session's keeper started but does not answer")
+
+    def _start_keeper(self, sid: str) -> None:
+        config = {
+            "instance": self.instance,
+            "session_id": sid,
+            "backend": self.backend_config,
+            "idle_after": self.idle_after,
+            "disconnect_grace": self.disconnect_grace,
+        }
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The keeper loads no Django: nothing there may reach for the settings without failing loudly.
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        logfile = self.log_dir / f"{sid}.log"
+        with logfile.open("ab") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "terminal.keeper", sid],  # the id: which keeper is which, in ps
+                cwd=REPO,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+            try:
+                out, _ = proc.communicate(json.dumps(config).encode(), timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                out = b""
+        if out.strip() not in (b"ready", b"exists"):
+            raise SandboxError(f"the session's keeper did not start (exit {proc.returncode}; see {logfile})")
+
+    async def forward(self, sid: str, doc: dict[str, Any]) -> dict[str, Any]:
+        return await keeper_request(self.instance, sid, doc)
+
+    async def shutdown(self) -> None:
+        """This process stops (a deploy, a restart): its keepers, and every session, go on without it."""
+        self.stopping = True
+        for sock in self.links.values():
+            sock.close()
+        self.links.clear()
+
+
+async def keeper_request(instance: str, sid: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """One request to a session's keeper, on its own connection; its answer."""
+    reader, writer = await asyncio.open_unix_connection(address(instance, sid), limit=MAX_MESSAGE)
+    try:
+        writer.write(frame_message(json.dumps(doc).encode()))
+        await writer.drain()
+        return dict(json.loads(await read_message(reader)))
+    finally:
+        writer.close()
+
+
+async def _logged(call: Any, sid: str, what: str) -> None:
+    try:
+        await call
+    except Exception:
+        log.exception("session %s: recording %s failed", sid, what)
+
+
+# What a request for a session with no keeper gets (nothing to do, or nothing there).
+NO_KEEPER: dict[str, dict[str, Any]] = {
+    "close": {"ok": True},
+    "set_input": {"ok": True},
+    "marker": {"ok": True, "at": None},
+    "exec": {"ok": False, "reason": "no such live session"},
+}
+
+
+class KeeperHostServer:
+    """SESSION_HOST_SOCKET, served by a KeeperHost (the wire format of terminal/remote.py)."""
+
+    def __init__(self, host: KeeperHost, path: Path) -> None:
+        self.host = host
+        self.path = Path(path)
+        self.listener: socket.socket | None = None
+        self.serving: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.path))
+        os.chmod(self.path, 0o660)
+        self.listener.listen(512)
+        self.serving = asyncio.ensure_future(serve_raw(self.listener, self.handle, self._tasks))
+
+    async def handle(self, conn: socket.socket, doc: dict[str, Any], fds: list[int]) -> None:
+        for fd in fds:
+            os.close(fd)
+        try:
+            op = doc.get("op")
+            if op == "attach":
+                await self._attach(conn, doc)
+                return
+            if op == "list":
+                reply: dict[str, Any] = {"ok": True, "sessions": sorted(self.host.links)}
+            elif op == "open":
+                reply = await self._open(doc)
+            elif op in NO_KEEPER:
+                sid = _session_id(doc["session_id"])
+                reply = await self.host.forward(sid, doc) if sid in self.host.links else NO_KEEPER[op]
+            else:
+                reply = {"ok": False, "reason": f"unknown op {op!r}"}
+            await send_raw(conn, json.dumps(reply).encode())
+        finally:
+            conn.close()
+
+    async def _open(self, doc: dict[str, Any]) -> dict[str, Any]:
+        req = OpenRequest.from_json(doc["request"])
+        sid = _session_id(req.session_id)
+        try:
+            await self.host.ensure(sid)
+        except SandboxError as exc:
+            return {"ok": False, "state": "failed", "reason": f"could not start the sandbox: {exc}"}
+        return await self.host.forward(sid, doc)
+
+    async def _attach(self, conn: socket.socket, doc: dict[str, Any]) -> None:
+        req = AttachRequest.from_json(doc["request"])
+        sid = _session_id(req.session_id)
+        if sid not in self.host.links and req.open is not None:
+            await send_raw(conn, protocol.status_frame({"state": "starting", "input": False}))
+            try:
+                await self.host.ensure(sid)
+            except SandboxError as exc:
+                reason = f"could not start the sandbox: {exc}"
+                for failed in self.host.on_failed:
+                    await _logged(failed(sid, reason), sid, "failed")
+                await send_raw(conn, json.dumps({"ok": False, "state": "failed", "reason": reason}).encode())
+                return
+        if sid not in self.host.links:
+            await send_raw(conn, json.dumps({"ok": False, "state": "ended", "reason": GONE}).encode())
+            return
+        try:
+            keeper = await self.host._connect(sid)
+        except OSError:  # it ended a moment ago
+            await send_raw(conn, json.dumps({"ok": False, "state": "ended", "reason": GONE}).encode())
+            return
+        try:
+            handover = {"op": "handover", "request": doc["request"]}
+            await send_raw(keeper, json.dumps(handover).encode(), fd=conn.fileno())
+            await asyncio.wait_for(recv_raw(keeper), 30)
+        finally:
+            keeper.close()
+
+    async def close(self) -> None:
+        if self.serving is not None:
+            self.serving.cancel()
+        if self.listener is not None:
+            self.listener.close()
+
+
+def end_all(instance: str, reason: str) -> list[str]:
+    """End every session whose keeper belongs to `instance` on this machine, with or without its session
+    host (`manage.py session_host --end-all`, and test teardown): sandboxes destroyed, keepers gone."""
+
+    async def end(sid: str) -> None:
+        request = {"op": "close", "session_id": sid, "reason": reason, "now": True}
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
+            await asyncio.wait_for(keeper_request(instance, sid, request), 60)
+
+    async def all_of_them() -> list[str]:
+        sids = live_keepers(instance)
+        await asyncio.gather(*(end(sid) for sid in sids))
+        return sids
+
+    return asyncio.run(all_of_them())
