@@ -3,6 +3,7 @@ as subprocesses, on the test database, with helpers to log in and open terminal 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -81,6 +82,8 @@ class PlatformServer:
         return env
 
     def start_host(self) -> None:
+        with contextlib.suppress(FileNotFoundError):  # a killed host's: the new one is up when it is back
+            os.unlink(self.socket_path)
         log = (self.tmp / "session-host.log").open("ab")
         self.host = subprocess.Popen(
             [sys.executable, "manage.py", "session_host"], cwd=REPO, env=self.env(), stdout=log, stderr=log

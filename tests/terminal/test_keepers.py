@@ -1,0 +1,215 @@
+"""Sessions outlive the session host: each lives in a keeper (terminal/keeper.py) that a restarted session
+host adopts. Shells, their files and background processes, the screen, the recording and the clock all
+come through a kill -9 of the session host; the clock is paused (reason platform) for the outage exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+import signal
+import time
+from typing import Any
+
+import pytest
+from asciinema.asciicast import open_from_url
+from asgiref.sync import async_to_sync, sync_to_async
+from django.contrib.auth import get_user_model
+
+from baselining import clock
+from baselining.models import Assignment, AssignmentKind, AssignmentStatus, BaselineSession, SessionState
+from baselining.services.lifecycle import baseline_session_open, clock_events
+from tasks.models import Task
+from terminal.keeper import PLATFORM_REASON, instance_of, live_keepers
+from terminal.wsclient import TerminalClient
+from tests.terminal.conftest import keeper_pid, run, wait_until
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+
+SESSIONS = 10
+
+
+def _baseline_sessions(n: int) -> list[tuple[Any, BaselineSession]]:
+    """n contractors, each with a baseline session of find_key (not yet opened in a browser)."""
+    tv = Task.objects.get(name="find_key").latest_version
+    assert tv is not None
+    pairs = []
+    for i in range(n):
+        user = get_user_model().objects.create_user(f"keeper{i}", password=f"x-keeper-{i}")
+        assignment = Assignment.objects.create(
+            contractor=user,
+            task=tv.task,
+            task_version=tv,
+            kind=AssignmentKind.BASELINE,
+            status=AssignmentStatus.RESERVED,
+        )
+        pairs.append((user, baseline_session_open(assignment=assignment, user=user)))
+    return pairs
+
+
+async def _new_status(c: TerminalClient, after: int, predicate: Any, timeout: float = 20) -> dict[str, Any]:
+    """The first status after the first `after` ones that satisfies predicate."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for status in c.statuses[after:]:
+            if predicate(status):
+                return status
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"no such status after {after}: {c.statuses[after:]}")
+
+
+def _state(pk: int) -> str:
+    return str(BaselineSession.objects.get(pk=pk).state)
+
+
+def test_a_killed_session_host_loses_no_session(remote_server, suite) -> None:
+    pairs = _baseline_sessions(SESSIONS)
+    instance = instance_of(remote_server.socket_path)
+
+    async def scenario() -> tuple[float, float, list[float]]:
+        loop = asyncio.get_running_loop()
+        clients = []
+        for i, (user, s) in enumerate(pairs):
+            c = await remote_server.shell(s.terminal, user)
+            await run(
+                c,
+                f"echo kept-{i} > ~/kept.txt; sleep 700{i} & echo $! > ~/bg.pid",
+            )
+            clients.append(c)
+        for _, s in pairs:  # every clock runs
+            await sync_to_async(wait_until)(lambda pk=s.pk: _state(pk) == SessionState.LIVE, 30)
+        assert len(live_keepers(instance)) == SESSIONS
+        # Session 0 prints a time stamp every 0.2 s, all through the outage.
+        await clients[0].send_input("while true; do echo T=$(date +%s.%N); sleep 0.2; done\r")
+        await clients[0].wait_for("T=", timeout=10)
+        await asyncio.sleep(1)
+
+        seen = [len(c.statuses) for c in clients]
+        assert remote_server.host is not None
+        killed = time.time()
+        os.kill(remote_server.host.pid, signal.SIGKILL)
+        await loop.run_in_executor(None, remote_server.host.wait)
+        remote_server.host = None
+
+        # Without a session host: every attached browser is told why it cannot type, and typing is refused.
+        for c, n in zip(clients, seen, strict=True):
+            status = await _new_status(c, n, lambda s: s.get("reason") == PLATFORM_REASON)
+            assert status["input"] is False and status["state"] == "live"
+        n = len(clients[1].statuses)
+        await clients[1].send_input("echo typed-during-the-outage\r")
+        refused = await _new_status(clients[1], n, lambda s: "refused" in s)
+        assert PLATFORM_REASON in refused["refused"]
+        # A browser that connects now hears the same, and is not turned away for good.
+        user2, s2 = pairs[2]
+        late = remote_server.client(s2.terminal, user2)
+        await late.connect()
+        status = await late.wait_status(lambda s: s.get("state") == "unavailable")
+        assert status["reason"] == PLATFORM_REASON
+        await late.close()
+        # Session 0's browser goes away meanwhile; its shell goes on printing.
+        offset = clients[0].received
+        await clients[0].close()
+        await asyncio.sleep(3)
+
+        seen = [len(c.statuses) for c in clients]
+        await loop.run_in_executor(None, remote_server.start_host)
+        back = time.time()
+        for c, n in zip(clients[1:], seen[1:], strict=True):
+            status = await _new_status(c, n, lambda s: s.get("input") is True)
+            assert status["state"] == "live"
+        assert (await run(clients[1], "echo typed-after")).split()[-1] == "typed-after"
+        assert "typed-during-the-outage" not in clients[1].text()
+
+        # The browser that left reconnects from its last byte: the same shell, nothing missing.
+        user0, s0 = pairs[0]
+        again = remote_server.client(s0.terminal, user0)
+        again.base = offset  # what it had
+        await again.connect(cols=200, offset=offset)
+        await again.wait_status(lambda s: s.get("input") is True)
+        await again.wait_for(f"T={int(back) + 1}", timeout=10)
+        assert again.resets == 0
+        stamps = [float(x) for x in re.findall(r"T=(\d+\.\d+)\r\n", again.text())]
+        await again.send_input("\x03")
+        await again.wait_for("$ ", since=again.received)
+        clients[0] = again
+
+        # A page loaded afresh gets the screen back, and every shell still has its file and its process.
+        for i, (user, s) in enumerate(pairs):
+            if i % 3 == 0:
+                fresh = remote_server.client(s.terminal, user)
+                await fresh.connect(cols=200)
+                await fresh.wait_for(f"echo kept-{i}", timeout=10)
+                await fresh.close()
+            out = await run(clients[i], "cat ~/kept.txt; kill -0 $(cat ~/bg.pid) && echo ALIVE")
+            assert out.split()[-2:] == [f"kept-{i}", "ALIVE"], out
+        for c in clients:
+            await c.close()
+        return killed, back, stamps
+
+    killed, back, stamps = async_to_sync(scenario)()
+    outage = back - killed
+    print(f"session host killed for {outage:.2f} s; {SESSIONS} sessions adopted")
+
+    # The shell's output reached the reconnected browser without a hole.
+    during = [t for t in stamps if killed - 1 <= t <= back + 1]
+    assert max(b - a for a, b in itertools.pairwise(during)) < 1.0
+
+    # The recording has no hole either: the keeper recorded while no session host was there.
+    terminal = pairs[0][1].terminal
+    with open_from_url(str(terminal.recording_path)) as cast:
+        events = list(cast.events())
+    markers = [e[2] for e in events if e[1] == "m"]
+    assert "platform outage" in markers and "platform back" in markers
+    # (recording time, the stamp printed) of each tick: the ticks printed while no host was there
+    ticks = [(e[0], float(t)) for e in events if e[1] == "o" for t in re.findall(r"T=(\d+\.\d+)", e[2])]
+    in_outage = [at for at, stamp in ticks if killed - 1 <= stamp <= back + 1]
+    assert len(in_outage) > outage / 0.2 * 0.8
+    gap = max(b - a for a, b in itertools.pairwise(in_outage))
+    print(f"largest gap in the recording across the outage: {gap:.2f} s")
+    assert gap < 1.0
+
+    # Each clock paused for the outage, reason platform, and runs again; no working time was charged.
+    for _, s in pairs:
+        events = clock_events(BaselineSession.objects.get(pk=s.pk))
+        (pause,) = [
+            e for e in events if e.kind == clock.Kind.PAUSED and e.reason == clock.PauseReason.PLATFORM
+        ]
+        assert pause.since is not None
+        assert abs(pause.since.timestamp() - killed) < 1.0
+        assert abs((pause.at - pause.since).total_seconds() - outage) < 1.0
+        assert events[events.index(pause) + 1].kind == clock.Kind.RESUMED
+        assert clock.state(events) == clock.State.RUNNING
+        assert _state(s.pk) == SessionState.LIVE
+
+
+def test_restarting_every_platform_process_loses_no_keystroke(remote_server, suite) -> None:
+    """A deploy: the web process and then the session host stop (SIGTERM) and start again, one after the
+    other, while a contractor works. The shell is the same; what is typed after each reconnect arrives."""
+    ((user, s),) = _baseline_sessions(1)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        c = await remote_server.shell(s.terminal, user)
+        await run(c, "sleep 9999 & export SAME=shell-1")
+        pid = keeper_pid(s.terminal)
+        for restart in ("web", "host"):
+            offset = c.received
+            if restart == "web":
+                await loop.run_in_executor(None, remote_server.stop_web)
+                await loop.run_in_executor(None, remote_server.start_web)
+            else:
+                await loop.run_in_executor(None, remote_server.stop_host)
+                await loop.run_in_executor(None, remote_server.start_host)
+            await c.close()
+            c = remote_server.client(s.terminal, user)
+            c.base = offset
+            await c.connect(cols=200, offset=offset)
+            await c.wait_status(lambda st: st.get("input") is True, timeout=20)
+            out = await run(c, f"echo after-{restart}-$SAME; jobs | grep -c 'sleep 9999'")
+            assert out.split()[-2:] == [f"after-{restart}-shell-1", "1"], out
+        assert keeper_pid(s.terminal) == pid  # the same keeper all along
+        await c.close()
+
+    async_to_sync(scenario)()
+    assert _state(s.pk) == SessionState.LIVE
