@@ -69,7 +69,8 @@ class Gateway(abc.ABC):
         await self.client.send_frame(
             protocol.status_frame({"state": state, "reason": reason, "input": False})
         )
-        await self.client.close_client(4000)
+        # 1013, "try again later": the browser keeps reconnecting (the platform is back soon); 4000 is final
+        await self.client.close_client(1013 if state == "unavailable" else 4000)
 
     @abc.abstractmethod
     async def attach_host(self, req: AttachRequest) -> tuple[str, str] | None:

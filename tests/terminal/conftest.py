@@ -134,7 +134,8 @@ class PlatformServer:
         self.stop_web()
         self.stop_host()
         if self.mode == "remote":  # the keepers this server started, and only those
-            end_all(instance_of(self.socket_path), "test teardown")
+            with ThreadPoolExecutor(1) as pool:  # its own event loop: a browser test's thread runs one
+                pool.submit(end_all, instance_of(self.socket_path), "test teardown").result()
 
     def alive(self) -> bool:
         import urllib.request

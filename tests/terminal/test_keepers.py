@@ -5,10 +5,13 @@ come through a kill -9 of the session host; the clock is paused (reason platform
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -106,6 +109,11 @@ def test_a_killed_session_host_loses_no_session(remote_server, suite) -> None:
         await late.connect()
         status = await late.wait_status(lambda s: s.get("state") == "unavailable")
         assert status["reason"] == PLATFORM_REASON
+        for _ in range(100):
+            if late.closed_code is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert late.closed_code == 1013  # "try again later": the page keeps reconnecting
         await late.close()
         # Session 0's browser goes away meanwhile; its shell goes on printing.
         offset = clients[0].received
@@ -213,3 +221,51 @@ def test_restarting_every_platform_process_loses_no_keystroke(remote_server, sui
 
     async_to_sync(scenario)()
     assert _state(s.pk) == SessionState.LIVE
+
+
+def test_a_keeper_answers_no_one_but_the_platform(remote_server, suite) -> None:
+    """The keeper's socket is the key to a session (typing, exec as root): a sandbox cannot even see it
+    (its own network namespace), and another user of the machine is cut off before a request is read."""
+    ((user, s),) = _baseline_sessions(1)
+    instance = instance_of(remote_server.socket_path)
+    name = f"@baselines-keeper/{instance}/{s.terminal.id}"
+    probe = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n"
+        "    s.connect(sys.argv[1].replace('@', chr(0), 1))\n"
+        '    s.sendall(b\'\\x00\\x00\\x00\\x0e{"op": "list"}\')\n'
+        "    print('REPLY', len(s.recv(100)))\n"
+        "except OSError as exc:\n"
+        "    print('REFUSED', type(exc).__name__)\n"
+    )
+
+    async def scenario() -> str:
+        c = await remote_server.shell(s.terminal, user)
+        await run(c, f"echo {base64.b64encode(probe.encode()).decode()} | base64 -d > /tmp/probe.py")
+        out = await run(c, f"python3 /tmp/probe.py {name}")
+        await c.close()
+        return out
+
+    assert async_to_sync(scenario)().split()[-2:] == ["REFUSED", "ConnectionRefusedError"]
+    # The same probe from the machine: the platform's user is answered, another user is not.
+    mine = subprocess.run([sys.executable, "-c", probe, name], capture_output=True, text=True, check=True)
+    assert mine.stdout.split()[0] == "REPLY" and mine.stdout.split()[1] != "0"
+    nobody = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",  # the system's: the venv's may sit where nobody cannot reach
+            "-I",
+            "-c",
+            probe,
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # closed without a word (a reset, when it closes before reading what was sent)
+    assert nobody.stdout.split() in (["REPLY", "0"], ["REFUSED", "ConnectionResetError"])
