@@ -6,6 +6,7 @@ server, a peer), measured in the same run and printed as ratios; then the design
 host's output path.
 
     .venv/bin/python bench/terminal.py [--echoes 2000] [--mb 100] [--runs 3]
+    .venv/bin/python bench/terminal.py --keeper-ab 3 [--echoes 1500] [--mb 20]   # keepers' cost
 
 Echo: N one-byte round trips through `stty raw -echo; cat`. Bulk: `cat` of an N MB file of base64 text
 with the tty's usual output processing on (`stty -echo` only: newlines become CRLF in the kernel, as in
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -284,10 +287,12 @@ async def bench_terminado(echoes: int, big: Path, runs: int) -> dict[str, float]
 
 
 # -- ours: the whole stack ---------------------------------------------------------------------------
-def start_platform(tmp: Path, remote: bool) -> tuple[list[subprocess.Popen[bytes]], str, str, str]:
+def start_platform(
+    tmp: Path, remote: bool, in_process: bool = False
+) -> tuple[list[subprocess.Popen[bytes]], str, str, str]:
     """The platform on SQLite in tmp: uvicorn, and with remote, its own session host process (production's
     shape: the web process relays frames to the host over a Unix socket). The first process is the web."""
-    data = tmp / ("data-remote" if remote else "data")
+    data = tmp / ("data-in-process" if in_process else "data-remote" if remote else "data")
     env = dict(os.environ, DATA_DIR=str(data), DJANGO_SETTINGS_MODULE="config.settings")
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
@@ -317,7 +322,8 @@ def start_platform(tmp: Path, remote: bool) -> tuple[list[subprocess.Popen[bytes
     if remote:
         sock = data / "session-host.sock"
         env["SESSION_HOST_SOCKET"] = str(sock)
-        procs.append(subprocess.Popen([py, "manage.py", "session_host"], cwd=REPO, env=env))
+        host = [py, "manage.py", "session_host", *(["--in-process"] if in_process else [])]
+        procs.append(subprocess.Popen(host, cwd=REPO, env=env))
         for _ in range(400):
             if sock.exists():
                 break
@@ -354,15 +360,17 @@ def start_platform(tmp: Path, remote: bool) -> tuple[list[subprocess.Popen[bytes
 
 
 async def bench_ours(
-    echoes: int, mb: int, tmp: Path, runs: int = 1, remote: bool = False
+    echoes: int, mb: int, tmp: Path, runs: int = 1, remote: bool = False, in_process: bool = False
 ) -> dict[str, float]:
     from terminal.wsclient import TerminalClient
 
-    procs, url, cookie, origin = start_platform(tmp, remote)
+    procs, url, cookie, origin = start_platform(tmp, remote, in_process)
     try:
         c = TerminalClient(url, cookie=cookie, origin=origin)
         await c.connect(cols=200)
         await c.wait_for("$ ", timeout=60)
+        if remote and not in_process:  # the session's keeper does the terminal's work: count its CPU too
+            procs = [*procs, *keepers_of(url.rstrip("/").rsplit("/", 1)[-1])]  # type: ignore[list-item]
         # the file is made inside the sandbox (its /tmp), the same bytes cat sends through every layer
         await c.send_input(
             f"head -c {mb * 3 // 4}000000 /dev/urandom | base64 -w 76 > /tmp/big; echo MA''DE\r"
@@ -420,7 +428,72 @@ async def bench_ours(
             proc.terminate()
             proc.wait()
     med, p99 = summary(lat)
-    return {"echo_median_us": med, "echo_p99_us": p99, "bulk_MBps": max(rates)}
+    return {
+        "echo_median_us": med,
+        "echo_p99_us": p99,
+        "bulk_MBps": max(rates),
+        "bulk_median_MBps": statistics.median(rates),
+    }
+
+
+def keepers_of(session_id: str) -> list[Keeper]:
+    """The keeper process of a session (terminal/keeper.py), found by its command line."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"terminal.keeper" in argv and session_id.encode() in argv:
+                found.append(Keeper(int(entry)))
+    return found
+
+
+class Keeper:
+    """A keeper process, where a Popen stands: not our child (it forked away), so it is ended by SIGTERM
+    (its session ends cleanly) and waited for by polling."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def terminate(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
+    def wait(self) -> None:
+        for _ in range(200):
+            if not os.path.exists(f"/proc/{self.pid}"):
+                return
+            time.sleep(0.05)
+
+
+def keeper_ab(pairs: int, echoes: int, mb: int) -> None:
+    """The keeper's cost on the production path: the session host as its own process with each session in
+    a keeper, against the same host holding the sessions itself (`session_host --in-process`, the shape
+    before keepers), in interleaved pairs (ABBA...), each on a fresh platform. Medians and ranges."""
+    rows: dict[str, list[dict[str, float]]] = {"keeper": [], "in-process": []}
+    with tempfile.TemporaryDirectory(prefix="bench-keeper-") as d:
+        tmp = Path(d)
+        tmp.chmod(0o755)
+        for i in range(pairs):
+            order = [("keeper", False), ("in-process", True)]
+            for name, in_process in order if i % 2 == 0 else order[::-1]:
+                run_dir = tmp / f"{name}-{i}"
+                run_dir.mkdir(mode=0o755)
+                r = asyncio.run(bench_ours(echoes, mb, run_dir, 1, remote=True, in_process=in_process))
+                rows[name].append(r)
+                print(
+                    f"  pair {i}, {name}: echo median {r['echo_median_us']:.0f} µs, bulk {r['bulk_MBps']:.1f} MB/s"
+                )
+    for key, unit in (("echo_median_us", "µs"), ("echo_p99_us", "µs"), ("bulk_MBps", "MB/s")):
+        k = [r[key] for r in rows["keeper"]]
+        n = [r[key] for r in rows["in-process"]]
+        print(
+            f"{key}: keeper {statistics.median(k):.0f} {unit} ({min(k):.0f}-{max(k):.0f}),"
+            f" in-process {statistics.median(n):.0f} {unit} ({min(n):.0f}-{max(n):.0f}),"
+            f" ratio of medians {statistics.median(k) / statistics.median(n):.2f}x"
+        )
 
 
 def main() -> None:
@@ -430,7 +503,17 @@ def main() -> None:
     parser.add_argument("--echoes", type=int, default=2000)
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3, help="bulk runs per row; the best counts")
+    parser.add_argument(
+        "--keeper-ab",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: N interleaved pairs of the production shape with and without keepers",
+    )
     args = parser.parse_args()
+    if args.keeper_ab:
+        keeper_ab(args.keeper_ab, args.echoes, args.mb)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-terminal-") as d:
         tmp = Path(d)
         tmp.chmod(0o755)  # the sandboxes' unprivileged uids must reach their files under it
@@ -442,6 +525,7 @@ def main() -> None:
         peer = asyncio.run(bench_terminado(args.echoes, big, args.runs))
         ours = asyncio.run(bench_ours(args.echoes, args.mb, tmp, args.runs))
         remote = asyncio.run(bench_ours(args.echoes, args.mb, tmp, args.runs, remote=True))
+        before = asyncio.run(bench_ours(args.echoes, args.mb, tmp, args.runs, remote=True, in_process=True))
         sandboxed, pipeline = bench_sandbox_pty(args.mb, tmp, args.runs)
         recording = recorder_costs(big)
     rows = [
@@ -449,7 +533,8 @@ def main() -> None:
         ("our sandbox's PTY, bare reader", sandboxed),
         ("terminado (peer)", peer),
         ("ours (full stack, recording on)", ours),
-        ("ours, session host process", remote),
+        ("ours, session host + keeper", remote),
+        ("ours, session host, no keeper", before),
     ]
     print(f"{'':34}{'echo median':>14}{'echo p99':>12}{'bulk':>12}")
     for name, r in rows:
@@ -464,6 +549,10 @@ def main() -> None:
         f"echo median, ours - raw PTY:        {ours['echo_median_us'] - raw['echo_median_us']:+.0f} µs (aim: within 1000 µs)"
     )
     print(f"  the same, session host process:   {remote['echo_median_us'] - raw['echo_median_us']:+.0f} µs")
+    print(
+        f"keeper / no keeper (session host process): echo median {remote['echo_median_us'] / before['echo_median_us']:.2f}x,"
+        f" bulk median {remote['bulk_median_MBps'] / before['bulk_median_MBps']:.2f}x"
+    )
     print(f"echo median, ours / terminado:      {ours['echo_median_us'] / peer['echo_median_us']:.2f}x")
     print(
         f"bulk throughput, ours / terminado:  {ours['bulk_MBps'] / peer['bulk_MBps']:.2f}x (aim: at least 2x)"

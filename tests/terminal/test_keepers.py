@@ -26,7 +26,7 @@ from baselining.services.lifecycle import baseline_session_open, clock_events
 from tasks.models import Task
 from terminal.keeper import PLATFORM_REASON, instance_of, live_keepers
 from terminal.wsclient import TerminalClient
-from tests.terminal.conftest import keeper_pid, run, wait_until
+from tests.terminal.conftest import _server, keeper_pid, run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -269,3 +269,34 @@ def test_a_keeper_answers_no_one_but_the_platform(remote_server, suite) -> None:
     )
     # closed without a word (a reset, when it closes before reading what was sent)
     assert nobody.stdout.split() in (["REPLY", "0"], ["REFUSED", "ConnectionResetError"])
+
+
+@pytest.fixture
+def docker_server(tmp_path, _recordings, transactional_db, settings, docker):  # type: ignore[no-untyped-def]
+    """The remote shape with the docker backend: sandboxes are containers of the Task Standard image."""
+    yield from _server(tmp_path, "remote", settings, SANDBOX_BACKEND="docker")
+
+
+def test_docker_sessions_are_adopted_and_their_containers_spared(docker_server, suite, docker) -> None:
+    """On docker the session host's orphan reaper removes its earlier run's containers at start: those a
+    live keeper holds must be spared, and the shell in them adopted."""
+    ((user, s),) = _baseline_sessions(1)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        c = await docker_server.shell(s.terminal, user)
+        await run(c, "echo in-the-container > ~/kept.txt; sleep 7777 & echo $! > ~/bg.pid")
+        assert docker_server.host is not None
+        n = len(c.statuses)
+        await loop.run_in_executor(None, docker_server.stop_host, signal.SIGKILL)
+        await _new_status(c, n, lambda st: st.get("reason") == PLATFORM_REASON)
+        n = len(c.statuses)
+        await loop.run_in_executor(None, docker_server.start_host)
+        await _new_status(c, n, lambda st: st.get("input") is True)
+        out = await run(c, "cat ~/kept.txt; kill -0 $(cat ~/bg.pid) && echo ALIVE")
+        assert out.split()[-2:] == ["in-the-container", "ALIVE"], out
+        await c.close()
+
+    async_to_sync(scenario)()
+    events = clock_events(BaselineSession.objects.get(pk=s.pk))
+    assert [e.reason for e in events if e.kind == clock.Kind.PAUSED] == [clock.PauseReason.PLATFORM]

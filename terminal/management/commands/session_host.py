@@ -18,9 +18,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox import backend_config
 from terminal.control import install_hooks
+from terminal.host import SessionHost
 from terminal.keeper import instance_of
 from terminal.keepers import KeeperHost, KeeperHostServer, end_all
 from terminal.lifespan import reap_orphans
+from terminal.remote import HostServer
 
 
 class Command(BaseCommand):
@@ -31,15 +33,32 @@ class Command(BaseCommand):
         parser.add_argument(
             "--end-all", action="store_true", help="end every live session of this instance, then exit"
         )
+        parser.add_argument(
+            "--in-process",
+            action="store_true",
+            help="keep the sessions in this process, without keepers (they end with it): the shape before "
+            "keepers, kept to measure them against (bench/terminal.py)",
+        )
 
-    def handle(self, *args: Any, socket: str, end_all: bool, **options: Any) -> None:
+    def handle(self, *args: Any, socket: str, end_all: bool, in_process: bool, **options: Any) -> None:
         if not socket:
             raise CommandError("give --socket PATH or set SESSION_HOST_SOCKET")
         if end_all:
             ended = _end_all(socket)
             self.stdout.write(f"ended {len(ended)} sessions")
             return
-        asyncio.run(self._serve(Path(socket)))
+        asyncio.run(self._serve_in_process(Path(socket)) if in_process else self._serve(Path(socket)))
+
+    async def _serve_in_process(self, path: Path) -> None:
+        await reap_orphans()
+        host = install_hooks(SessionHost())
+        server = HostServer(host, path)
+        await server.start()
+        self.stdout.write(f"session host listening on {path} (sessions in this process)")
+        self.stdout.flush()
+        await _until_stopped()
+        await server.close()
+        await host.shutdown()
 
     async def _serve(self, path: Path) -> None:
         host = install_hooks(
@@ -55,13 +74,17 @@ class Command(BaseCommand):
         await server.start()
         self.stdout.write(f"session host listening on {path} ({len(host.links)} live sessions adopted)")
         self.stdout.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await _until_stopped()
         await server.close()
         await host.shutdown()
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def _end_all(socket: str) -> list[str]:
