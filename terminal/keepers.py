@@ -240,7 +240,10 @@ class KeeperHostServer:
         self.listener.bind(str(self.path))
         os.chmod(self.path, 0o660)
         self.listener.listen(512)
-        self.serving = asyncio.ensure_future(serve_raw(self.listener, self.handle, self._tasks))
+        # SESSION_HOST_SOCKET's mode (0660) decides who connects: in compose the web process is another user
+        self.serving = asyncio.ensure_future(
+            serve_raw(self.listener, self.handle, self._tasks, same_user_only=False)
+        )
 
     async def handle(self, conn: socket.socket, doc: dict[str, Any], fds: list[int]) -> None:
         for fd in fds:

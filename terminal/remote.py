@@ -125,15 +125,18 @@ async def serve_raw(
     listener: socket.socket,
     handle: Callable[[socket.socket, dict[str, Any], list[int]], Awaitable[None]],
     tasks: set[asyncio.Task[None]],
+    *,
+    same_user_only: bool,
 ) -> None:
     """Accept connections for ever; each one's first message (a JSON request) goes to handle(conn, doc, fds),
-    which owns conn from then on. Only this process's user (or root) may connect."""
+    which owns conn from then on. With same_user_only, only this process's user (or root) may connect (an
+    abstract socket has no file mode); otherwise the socket file's mode decides."""
     loop = asyncio.get_running_loop()
     listener.setblocking(False)
 
     async def one(conn: socket.socket) -> None:
         try:
-            if peer_uid(conn) not in (0, os.geteuid()):
+            if same_user_only and peer_uid(conn) not in (0, os.geteuid()):
                 log.warning("refused a connection from uid %d", peer_uid(conn))
                 conn.close()
                 return
