@@ -200,6 +200,7 @@ def test_restarting_every_platform_process_loses_no_keystroke(remote_server, sui
         loop = asyncio.get_running_loop()
         c = await remote_server.shell(s.terminal, user)
         await run(c, "sleep 9999 & export SAME=shell-1")
+        assert s.terminal is not None
         pid = keeper_pid(s.terminal)
         for restart in ("web", "host"):
             offset = c.received
