@@ -18,6 +18,9 @@ class BaseliningConfig(AppConfig):
         signals.session_platform_outage.connect(
             receivers.on_terminal_platform_outage, dispatch_uid="baselining.platform"
         )
+        signals.session_platform_down.connect(
+            receivers.on_terminal_platform_down, dispatch_uid="baselining.platform_down"
+        )
         from baselining.services.flags import flag_fixed
 
         flag_fixed.connect(receivers.on_flag_fixed, dispatch_uid="baselining.invalidate")

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import socket
 from pathlib import Path
 
 import dj_database_url
@@ -225,6 +226,17 @@ RECORDING_SAMPLE_KB = int(os.environ.get("RECORDING_SAMPLE_KB", "64"))
 MIN_FREE_DISK_MB = int(os.environ.get("MIN_FREE_DISK_MB", "1024"))
 # Production: the session host's Unix socket (manage.py session_host). Unset: the host runs in-process.
 SESSION_HOST_SOCKET = os.environ.get("SESSION_HOST_SOCKET", "")
+# Several sandbox machines (docs/deployment.md): each session host registers itself under this name, also
+# listens on SESSION_HOST_LISTEN ("HOST:PORT", for web processes and workers on other machines), and
+# takes at most SESSION_HOST_CAPACITY live sessions. Every connection but the Unix socket's must carry
+# SESSION_HOST_SECRET (the same on every machine of the platform).
+SESSION_HOST_NAME = os.environ.get("SESSION_HOST_NAME", "") or socket.gethostname()
+SESSION_HOST_LISTEN = os.environ.get("SESSION_HOST_LISTEN", "")
+SESSION_HOST_SECRET = os.environ.get("SESSION_HOST_SECRET", "")
+SESSION_HOST_CAPACITY = int(os.environ.get("SESSION_HOST_CAPACITY", "100"))
+HOST_HEARTBEAT_SECONDS = float(os.environ.get("HOST_HEARTBEAT_SECONDS", "5"))
+# A host whose heartbeat is older than this is down: its sessions' clocks pause (platform) until it is back.
+HOST_DOWN_AFTER = float(os.environ.get("HOST_DOWN_AFTER", "30"))
 # Default sandbox limits; a task's manifest resources (memory_gb, cpus, storage_gb) override them,
 # up to the caps.
 SANDBOX_MEMORY_MB = int(os.environ.get("SANDBOX_MEMORY_MB", "2048"))
@@ -250,6 +262,7 @@ CELERY_BEAT_SCHEDULE = {
     "enforce-time-limits": {"task": "baselining.enforce_time_limits", "schedule": 30.0},
     "expire-reservations": {"task": "baselining.expire_reservations", "schedule": 300.0},
     "reap-sandboxes": {"task": "terminal.reap_sandboxes", "schedule": 120.0},
+    "watch-hosts": {"task": "terminal.watch_hosts", "schedule": 10.0},
 }
 PERIODIC_JOBS_EMBEDDED = not REDIS_URL
 

@@ -22,17 +22,18 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from sandbox import ExecResult, Sandbox, SandboxError
+from sandbox import ExecResult, Sandbox, SandboxError, backend_provides
 from sandbox.base import MAX_EXEC_OUTPUT, User
 from tasks.services.environment import sandbox_spec, task_sandbox_check
 from terminal import signals
 from terminal.host import OpenRequest, SessionHost, embedded_host
-from terminal.models import SessionStatus, TerminalSession
+from terminal.models import SandboxHost, SessionStatus, TerminalSession
 from terminal.remote import MAX_MESSAGE, frame_message, read_message
 from terminal.services import (
     terminal_disk_check,
     terminal_session_end,
     terminal_session_mark_live,
+    terminal_session_place,
     terminal_session_recording_truncated,
 )
 
@@ -101,10 +102,16 @@ def host_with_hooks() -> SessionHost:
 
 
 def open_request(session: TerminalSession, cols: int, rows: int) -> OpenRequest:
-    """What the host needs to start this session; raises SandboxError if the backend cannot run it, and
-    DiskSpaceError (try again later: the session stays new) while the server is low on disk."""
+    """What the host needs to start this session, placed on a machine first (remote); raises SandboxError if
+    the backend cannot run it, and TryLaterError (DiskSpaceError, NoRoomError: the session stays new)
+    while the server is low on disk or no machine has room."""
     tv = session.task_version
-    task_sandbox_check(tv)
+    if settings.SESSION_HOST_SOCKET:
+        host = terminal_session_place(session=session, provides=backend_provides)
+        if host is None:  # one machine, this one: its backend decides
+            task_sandbox_check(tv)
+    else:
+        task_sandbox_check(tv)
     terminal_disk_check()
     return OpenRequest(
         session_id=str(session.id),
@@ -123,15 +130,42 @@ def open_request(session: TerminalSession, cols: int, rows: int) -> OpenRequest:
 # --- Requests to the session host process (remote) ------------------------------------------------------
 
 
-async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A new connection to the session host process (OSError if it is not there)."""
-    return await asyncio.open_unix_connection(settings.SESSION_HOST_SOCKET, limit=MAX_MESSAGE)
+def host_address(session_id: str | None) -> str:
+    """Where the session's machine's session host listens: "HOST:PORT" (TCP) or a Unix socket's path. A
+    session not placed (or none given) is the default host's, SESSION_HOST_SOCKET."""
+    if session_id is None:
+        return settings.SESSION_HOST_SOCKET
+    address = TerminalSession.objects.filter(pk=session_id).values_list("host__address", flat=True).first()
+    return address or settings.SESSION_HOST_SOCKET
 
 
-async def _request(doc: dict[str, Any]) -> dict[str, Any]:
-    reader, writer = await connect()
+async def connect(address: str | None = None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A new connection to a session host process (OSError if it is not there): at address ("HOST:PORT"
+    or a socket's path), or the default one."""
+    address = address or settings.SESSION_HOST_SOCKET
+    if address.startswith("/") or ":" not in address:
+        return await asyncio.open_unix_connection(address, limit=MAX_MESSAGE)
+    host, _, port = address.rpartition(":")
+    return await asyncio.open_connection(host, int(port), limit=MAX_MESSAGE)
+
+
+def authenticated(doc: dict[str, Any]) -> dict[str, Any]:
+    """A request as every session host accepts it: with the platform's shared secret, when there is one."""
+    return {**doc, "auth": settings.SESSION_HOST_SECRET} if settings.SESSION_HOST_SECRET else doc
+
+
+def _session_of(doc: dict[str, Any]) -> str | None:
+    sid = doc.get("session_id") or (doc.get("request") or {}).get("session_id")
+    return str(sid) if sid else None
+
+
+async def _request(doc: dict[str, Any], address: str | None = None) -> dict[str, Any]:
+    """One request to the session host of the session the request names (or of `address`)."""
+    if address is None:
+        address = await database_sync_to_async(host_address)(_session_of(doc))
+    reader, writer = await connect(address)
     try:
-        writer.write(frame_message(json.dumps(doc).encode()))
+        writer.write(frame_message(json.dumps(authenticated(doc)).encode()))
         await writer.drain()
         return dict(json.loads(await read_message(reader)))
     finally:
@@ -143,8 +177,9 @@ async def remote_open(req: OpenRequest) -> tuple[str, str] | None:
     return None if doc.get("ok") else (str(doc.get("state", "failed")), str(doc.get("reason", "")))
 
 
-async def remote_list() -> list[str]:
-    return [str(s) for s in (await _request({"op": "list"})).get("sessions", [])]
+async def remote_list(address: str | None = None) -> list[str]:
+    doc = await _request({"op": "list"}, address or settings.SESSION_HOST_SOCKET)
+    return [str(s) for s in doc.get("sessions", [])]
 
 
 async def remote_close(session_id: str, reason: str) -> None:
@@ -193,13 +228,16 @@ def prepare(session: Any) -> tuple[str, str] | None:
 
 
 def live_sessions() -> list[str]:
-    """Ids of the sessions the host has live right now."""
-    if settings.SESSION_HOST_SOCKET:
-        try:
-            return async_to_sync(remote_list)()
-        except OSError:
-            return []
-    return list(host_with_hooks().sessions)
+    """Ids of the sessions live right now on every session host that answers (the default one, and each
+    registered machine)."""
+    if not settings.SESSION_HOST_SOCKET:
+        return list(host_with_hooks().sessions)
+    live: set[str] = set()
+    addresses = {settings.SESSION_HOST_SOCKET, *SandboxHost.objects.values_list("address", flat=True)}
+    for address in sorted(addresses):
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+            live.update(async_to_sync(remote_list)(address))
+    return sorted(live)
 
 
 def marker(session_id: str, label: str) -> float | None:

@@ -23,7 +23,7 @@ from terminal.keeper import PLATFORM_REASON
 from terminal.models import SessionStatus
 from terminal.remote import frame_message, read_message
 from terminal.selectors import AttachInfo
-from terminal.services import DiskSpaceError
+from terminal.services import TryLaterError
 
 NOT_STARTED = "the session has not been started by its owner yet"
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Gateway(abc.ABC):
         if session.status == SessionStatus.NEW and role == "owner":
             try:
                 open_req = await database_sync_to_async(control.open_request)(session, hello.cols, hello.rows)
-            except DiskSpaceError as exc:
+            except TryLaterError as exc:
                 await self.refuse("unavailable", str(exc))  # nothing started; the session stays new
                 return False
             except SandboxError as exc:
@@ -113,7 +113,8 @@ class RemoteGateway(Gateway):
 
     async def attach_host(self, req: AttachRequest) -> tuple[str, str] | None:
         try:
-            self.reader, self.writer = await control.connect()
+            address = await database_sync_to_async(control.host_address)(req.session_id)
+            self.reader, self.writer = await control.connect(address)
         except OSError as exc:
             log.warning("session %s: the session host is not reachable: %s", req.session_id, exc)
             return ("unavailable", PLATFORM_REASON)
@@ -128,7 +129,8 @@ class RemoteGateway(Gateway):
     async def _attach_over_socket(self, req: AttachRequest) -> tuple[str, str] | None:
         if self.writer is None or self.reader is None:
             return ("unavailable", "not connected")
-        self.writer.write(frame_message(json.dumps({"op": "attach", "request": req.to_json()}).encode()))
+        attach = control.authenticated({"op": "attach", "request": req.to_json()})
+        self.writer.write(frame_message(json.dumps(attach).encode()))
         await self.writer.drain()
         # Until attached, the host may send a "starting" status; a JSON object means a refusal.
         while True:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import os
@@ -223,27 +224,53 @@ NO_KEEPER: dict[str, dict[str, Any]] = {
 
 
 class KeeperHostServer:
-    """SESSION_HOST_SOCKET, served by a KeeperHost (the wire format of terminal/remote.py)."""
+    """SESSION_HOST_SOCKET, and SESSION_HOST_LISTEN (TCP) if given, served by a KeeperHost (the wire format
+    of terminal/remote.py). On TCP every request must carry the platform's shared secret ("auth")."""
 
-    def __init__(self, host: KeeperHost, path: Path) -> None:
+    def __init__(self, host: KeeperHost, path: Path, *, listen: str = "", secret: str = "") -> None:
         self.host = host
         self.path = Path(path)
-        self.listener: socket.socket | None = None
-        self.serving: asyncio.Task[None] | None = None
+        self.listen = listen
+        self.secret = secret
+        self.listeners: list[socket.socket] = []
+        self.serving: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(self.path))
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.bind(str(self.path))
         os.chmod(self.path, 0o660)
-        self.listener.listen(512)
+        unix.listen(512)
         # SESSION_HOST_SOCKET's mode (0660) decides who connects: in compose the web process is another user
-        self.serving = asyncio.ensure_future(
-            serve_raw(self.listener, self.handle, self._tasks, same_user_only=False)
+        self._serve(unix, self.handle)
+        if self.listen:
+            if not self.secret:
+                raise SandboxError("SESSION_HOST_LISTEN needs SESSION_HOST_SECRET: a host is never open")
+            address, _, port = self.listen.rpartition(":")
+            tcp = socket.create_server((address, int(port)), backlog=512, reuse_port=False)
+            self._serve(tcp, self.handle_tcp)
+
+    def _serve(self, listener: socket.socket, handle: Any) -> None:
+        self.listeners.append(listener)
+        self.serving.append(
+            asyncio.ensure_future(serve_raw(listener, handle, self._tasks, same_user_only=False))
         )
+
+    async def handle_tcp(self, conn: socket.socket, doc: dict[str, Any], fds: list[int]) -> None:
+        """A request from another machine: only with the shared secret (compared in constant time)."""
+        given = str(doc.get("auth", ""))
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            for fd in fds:
+                os.close(fd)
+            log.warning("refused a request without the shared secret from %s", _peer(conn))
+            with contextlib.suppress(OSError):
+                await send_raw(conn, b'{"ok": false, "reason": "not authenticated"}')
+            conn.close()
+            return
+        await self.handle(conn, doc, fds)
 
     async def handle(self, conn: socket.socket, doc: dict[str, Any], fds: list[int]) -> None:
         for fd in fds:
@@ -304,10 +331,17 @@ class KeeperHostServer:
             keeper.close()
 
     async def close(self) -> None:
-        if self.serving is not None:
-            self.serving.cancel()
-        if self.listener is not None:
-            self.listener.close()
+        for task in self.serving:
+            task.cancel()
+        for listener in self.listeners:
+            listener.close()
+
+
+def _peer(conn: socket.socket) -> str:
+    try:
+        return str(conn.getpeername())
+    except OSError:
+        return "?"
 
 
 def end_all(instance: str, reason: str) -> list[str]:

@@ -22,6 +22,30 @@ class SessionStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class SandboxHost(models.Model):
+    """A machine's session host, as it registered itself (`manage.py session_host`): where the web side
+    reaches it, what it runs, how much it takes, and whether it is alive (its heartbeat)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    address = models.CharField(max_length=300)  # "HOST:PORT" (TCP) or a Unix socket's path
+    backend = models.CharField(max_length=20)
+    capacity = models.PositiveIntegerField()  # live sessions it takes at most
+    cpus = models.PositiveIntegerField(default=0)
+    memory_mb = models.PositiveIntegerField(default=0)
+    live_sessions = models.PositiveIntegerField(default=0)  # as of the last heartbeat
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    draining = models.BooleanField(default=False)  # no new sessions; its live ones run to their end
+    # Set by the watcher when the heartbeat stopped (its sessions were paused), cleared by the next heartbeat.
+    down_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class TerminalSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     task_version = models.ForeignKey("tasks.TaskVersion", on_delete=models.PROTECT, related_name="sessions")
@@ -37,6 +61,10 @@ class TerminalSession(models.Model):
     fingerprint = models.JSONField(default=dict, blank=True)  # backend, rootfs/image digest, permissions...
     # Seconds into the recording where its size cap (RECORDING_MAX_MB) cut it; only samples follow.
     recording_truncated_at = models.FloatField(null=True, blank=True)
+    # The machine whose session host runs it (placed when it first opens); none: the default one.
+    host = models.ForeignKey(
+        SandboxHost, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,18 +6,22 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from tasks.models import TaskVersion
-from terminal.models import SessionPurpose, SessionStatus, TerminalSession
+from terminal import signals
+from terminal.models import SandboxHost, SessionPurpose, SessionStatus, TerminalSession
 
 log = logging.getLogger(__name__)
+OPEN_STATUSES = (SessionStatus.NEW, SessionStatus.LIVE)
 
 ERR_NOT_STAFF = "only staff may open trial sessions"
 ERR_DISK_LOW = (
@@ -30,7 +34,11 @@ class TerminalSessionError(Exception):
     """A terminal session may not be created (the message says why, for the user)."""
 
 
-class DiskSpaceError(TerminalSessionError):
+class TryLaterError(TerminalSessionError):
+    """A new session cannot start now, but may in a while (nothing was started; it stays new)."""
+
+
+class DiskSpaceError(TryLaterError):
     """Too little free disk for a new session (nothing was created)."""
 
 
@@ -100,3 +108,92 @@ def terminal_session_end(*, session_id: Any, reason: str, failed: bool = False) 
         s.ended_at = timezone.now()
         s.end_reason = reason[:300]
         s.save(update_fields=["status", "ended_at", "end_reason"])
+
+
+# --- Sandbox machines: registration, heartbeat, placement, draining, outages ------------------------------
+
+ERR_NO_ROOM = (
+    "no sandbox machine has room for a new session right now; please try again in a few minutes "
+    "(staff: see the Sandbox hosts page)"
+)
+
+
+class NoRoomError(TryLaterError):
+    """No live, undrained machine whose backend runs the task has room (nothing was started)."""
+
+
+def sandbox_host_register(
+    *, name: str, address: str, backend: str, capacity: int, cpus: int, memory_mb: int
+) -> SandboxHost:
+    """A session host that starts says where it is and what it takes (a new start keeps `draining`)."""
+    now = timezone.now()
+    host, _ = SandboxHost.objects.update_or_create(
+        name=name,
+        defaults={
+            "address": address,
+            "backend": backend,
+            "capacity": capacity,
+            "cpus": cpus,
+            "memory_mb": memory_mb,
+            "started_at": now,
+            "heartbeat_at": now,
+            "down_since": None,
+        },
+    )
+    return host
+
+
+def sandbox_host_heartbeat(*, name: str, live_sessions: int) -> None:
+    SandboxHost.objects.filter(name=name).update(
+        heartbeat_at=timezone.now(), live_sessions=live_sessions, down_since=None
+    )
+
+
+def sandbox_host_drain(*, name: str, draining: bool = True) -> bool:
+    """Drain a machine (no new sessions; its live ones run to their end), or take it back. False: unknown."""
+    return bool(SandboxHost.objects.filter(name=name).update(draining=draining))
+
+
+def terminal_session_place(*, session: TerminalSession, provides: Any) -> SandboxHost | None:
+    """Choose the machine a new session runs on, once: alive (a fresh heartbeat), not draining, its backend
+    able to run the task (`provides(backend)` holds every need the task records), with room; the least
+    loaded first. None while no machine is registered: the one session host of SESSION_HOST_SOCKET.
+    NoRoomError when machines are registered but none can take it."""
+    if session.host_id is not None:
+        return session.host
+    if not SandboxHost.objects.exists():
+        return None
+    fresh = timezone.now() - timedelta(seconds=settings.HOST_DOWN_AFTER)
+    needs = {n for n in session.task_version.needs if not n.startswith("env:")}
+    with transaction.atomic():
+        hosts = list(
+            SandboxHost.objects.select_for_update()
+            .filter(heartbeat_at__gte=fresh, draining=False)
+            .annotate(load=Count("sessions", filter=Q(sessions__status__in=OPEN_STATUSES)))
+        )
+        fits = [h for h in hosts if h.load < h.capacity and needs <= set(provides(h.backend))]
+        if not fits:
+            raise NoRoomError(ERR_NO_ROOM)
+        host = min(fits, key=lambda h: (h.load / max(h.capacity, 1), h.load, h.name))
+        TerminalSession.objects.filter(pk=session.pk, host__isnull=True).update(host=host)
+    session.refresh_from_db(fields=["host"])
+    return session.host
+
+
+def sandbox_hosts_watch() -> list[str]:
+    """Periodic: a machine whose heartbeat stopped (HOST_DOWN_AFTER) is down; each of its live sessions
+    is reported once (signal session_platform_down, since the last heartbeat), not ended: its keepers
+    may well be alive, and a session host that comes back adopts them. Returns the names found down."""
+    stale = timezone.now() - timedelta(seconds=settings.HOST_DOWN_AFTER)
+    down = []
+    for host in SandboxHost.objects.filter(heartbeat_at__lt=stale, down_since__isnull=True):
+        if not SandboxHost.objects.filter(pk=host.pk, down_since__isnull=True).update(
+            down_since=host.heartbeat_at
+        ):
+            continue  # another watcher took it
+        down.append(host.name)
+        log.error("sandbox host %s is down (no heartbeat since %s)", host.name, host.heartbeat_at)
+        for sid in host.sessions.filter(status=SessionStatus.LIVE).values_list("pk", flat=True):
+            since = host.heartbeat_at
+            signals.session_platform_down.send(sender=TerminalSession, session_id=sid, since=since)
+    return down

@@ -15,3 +15,6 @@ session_owner_attached = Signal()
 # The session's shell could not be reached because of the platform (its session host was down) from
 # `since` to `until` (kwargs session_id, since, until): reported once the shell is adopted again.
 session_platform_outage = Signal()
+# The session's machine stopped sending heartbeats (kwargs session_id, since = its last heartbeat): its
+# shell cannot be reached; session_platform_outage follows if a session host adopts it again.
+session_platform_down = Signal()

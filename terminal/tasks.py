@@ -11,3 +11,11 @@ def reap_sandboxes() -> int:
     from terminal.control import terminal_reap  # the app registry is ready only once a worker runs a job
 
     return len(terminal_reap())
+
+
+@shared_task(name="terminal.watch_hosts")
+def watch_hosts() -> list[str]:
+    """Periodic: machines whose heartbeat stopped; their sessions' clocks pause (docs/deployment.md)."""
+    from terminal.services import sandbox_hosts_watch
+
+    return sandbox_hosts_watch()

@@ -16,8 +16,13 @@ from config.permissions import acting_user, staff_required
 from tasks.models import FlagCategory, FlagSeverity, Task, TaskVersion
 from terminal import control
 from terminal.models import SessionPurpose, SessionStatus, TerminalSession
-from terminal.selectors import attach_info, session_list
-from terminal.services import TerminalSessionError, terminal_session_create, terminal_session_end
+from terminal.selectors import attach_info, sandbox_hosts, session_list
+from terminal.services import (
+    TerminalSessionError,
+    sandbox_host_drain,
+    terminal_session_create,
+    terminal_session_end,
+)
 
 
 @staff_required
@@ -71,7 +76,19 @@ def session_end(request: HttpRequest, session_id: UUID) -> HttpResponse:
 
 @staff_required
 def sessions(request: HttpRequest) -> HttpResponse:
-    return render(request, "terminal/sessions.html", {"sessions": session_list()[:200]})
+    context = {"sessions": session_list()[:200], "hosts": sandbox_hosts()}
+    return render(request, "terminal/sessions.html", context)
+
+
+@staff_required
+@require_POST
+def host_drain(request: HttpRequest, name: str) -> HttpResponse:
+    """Drain a sandbox machine (no new sessions; its live ones run to their end), or take it back."""
+    draining = request.POST.get("draining") == "1"
+    if not sandbox_host_drain(name=name, draining=draining):
+        raise Http404("no such sandbox host")
+    messages.success(request, f"{name}: {'draining' if draining else 'taking new sessions'}.")
+    return redirect("terminal:sessions")
 
 
 ERR_BAD_START = "?t={t!r} is not a number of seconds from the start: playing from the start."

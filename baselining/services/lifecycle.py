@@ -42,7 +42,7 @@ from sandbox.base import (
 from tasks.family_runner import MethodFailure
 from tasks.services.environment import task_score
 from terminal import control
-from terminal.services import DiskSpaceError, terminal_session_create
+from terminal.services import TryLaterError, terminal_session_create
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +141,8 @@ def baseline_session_provision(*, session_id: int) -> str:
         return "nothing to do"
     try:
         refusal = control.prepare(session.terminal)
-    except DiskSpaceError as exc:
-        return str(exc)  # low on disk: the session stays CREATED; the contractor's attach tries again later
+    except TryLaterError as exc:
+        return str(exc)  # low on disk, no room: the session stays CREATED; the owner's attach tries again
     except SandboxError as exc:
         refusal = ("failed", str(exc))
     if refusal is not None:
@@ -239,32 +239,62 @@ def baseline_session_owner_back(*, terminal_session_id: Any) -> bool:
     return True
 
 
-def baseline_session_platform_outage(*, terminal_session_id: Any, since: datetime, until: datetime) -> bool:
-    """The platform could not reach the shell from `since` to `until` (its session host was down, and the
-    session's keeper kept the shell): a clock that ran then is paused for exactly that stretch, reason
-    platform, and runs again from `until`. Input was refused by the keeper meanwhile, so nothing is asked
-    of the session host here. A clock paused or ended for another reason is left as it is."""
+def baseline_session_platform_down(*, terminal_session_id: Any, since: datetime) -> bool:
+    """The session's machine stopped answering (no heartbeat since `since`): a running clock pauses from
+    then, reason platform, while it is down. Nothing is asked of the session host: it is not there."""
     with transaction.atomic():
-        session = (
-            BaselineSession.objects.select_for_update()
-            .filter(terminal_id=terminal_session_id, state=SessionState.LIVE)
-            .first()
-        )
+        session = _locked_live_session(terminal_session_id)
         if session is None:
             return False
         events = clock_events(session)
         started = clock.running_since(events)
         if started is None:
             return False
-        at = max(until, events[-1].at)
-        reason = clock.PauseReason.PLATFORM
-        pause = clock.Event(clock.Kind.PAUSED, at, reason=reason, since=max(since, started))
+        pause = clock.Event(
+            clock.Kind.PAUSED,
+            max(timezone.now(), events[-1].at),
+            reason=clock.PauseReason.PLATFORM,
+            since=max(since, started),
+        )
         try:
             clock_append(session=session, event=pause)
+        except clock.ClockError:
+            return False
+    return True
+
+
+def baseline_session_platform_outage(*, terminal_session_id: Any, since: datetime, until: datetime) -> bool:
+    """The platform could not reach the shell from `since` to `until` (its session host was down, and the
+    session's keeper kept the shell), reported on adoption: the clock runs again from `until`, and a clock
+    that was still running (the outage was shorter than HOST_DOWN_AFTER) is first paused for exactly that
+    stretch, reason platform. Input was refused by the keeper meanwhile, so nothing is asked of the session
+    host here. A clock paused or ended for another reason is left as it is."""
+    with transaction.atomic():
+        session = _locked_live_session(terminal_session_id)
+        if session is None:
+            return False
+        events = clock_events(session)
+        at = max(until, events[-1].at)
+        started = clock.running_since(events)
+        try:
+            if started is not None:
+                reason = clock.PauseReason.PLATFORM
+                pause = clock.Event(clock.Kind.PAUSED, at, reason=reason, since=max(since, started))
+                clock_append(session=session, event=pause)
+            elif events[-1].kind != clock.Kind.PAUSED or events[-1].reason != clock.PauseReason.PLATFORM:
+                return False
             clock_append(session=session, event=clock.Event(clock.Kind.RESUMED, at))
         except clock.ClockError:
             return False
     return True
+
+
+def _locked_live_session(terminal_session_id: Any) -> BaselineSession | None:
+    return (
+        BaselineSession.objects.select_for_update()
+        .filter(terminal_id=terminal_session_id, state=SessionState.LIVE)
+        .first()
+    )
 
 
 def submission_limit() -> int:

@@ -13,6 +13,7 @@ from baselining.models import Assignment, BaselineSession, InvalidReason, Review
 from baselining.services.lifecycle import (
     baseline_session_auto_pause,
     baseline_session_owner_back,
+    baseline_session_platform_down,
     baseline_session_platform_outage,
     baseline_session_started,
 )
@@ -39,6 +40,10 @@ def on_terminal_platform_outage(
     sender: Any, session_id: Any, since: datetime, until: datetime, **kwargs: Any
 ) -> None:
     baseline_session_platform_outage(terminal_session_id=session_id, since=since, until=until)
+
+
+def on_terminal_platform_down(sender: Any, session_id: Any, since: datetime, **kwargs: Any) -> None:
+    baseline_session_platform_down(terminal_session_id=session_id, since=since)
 
 
 def on_flag_fixed(sender: Any, flag: Any, **kwargs: Any) -> None:

@@ -33,13 +33,13 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 SESSIONS = 10
 
 
-def _baseline_sessions(n: int) -> list[tuple[Any, BaselineSession]]:
+def _baseline_sessions(n: int, prefix: str = "keeper") -> list[tuple[Any, BaselineSession]]:
     """n contractors, each with a baseline session of find_key (not yet opened in a browser)."""
     tv = Task.objects.get(name="find_key").latest_version
     assert tv is not None
     pairs = []
     for i in range(n):
-        user = get_user_model().objects.create_user(f"keeper{i}", password=f"x-keeper-{i}")
+        user = get_user_model().objects.create_user(f"{prefix}{i}", password=f"x-{prefix}-{i}")
         assignment = Assignment.objects.create(
             contractor=user,
             task=tv.task,

@@ -9,20 +9,27 @@ instance instead (sandboxes destroyed), with or without a session host running: 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sandbox import backend_config
+from sandbox import SandboxError, backend_config
 from terminal.control import install_hooks
 from terminal.host import SessionHost
 from terminal.keeper import instance_of
 from terminal.keepers import KeeperHost, KeeperHostServer, end_all
 from terminal.lifespan import reap_orphans
 from terminal.remote import HostServer
+from terminal.services import sandbox_host_drain, sandbox_host_heartbeat, sandbox_host_register
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -34,6 +41,12 @@ class Command(BaseCommand):
             "--end-all", action="store_true", help="end every live session of this instance, then exit"
         )
         parser.add_argument(
+            "--drain",
+            action="store_true",
+            help="drain this machine (SESSION_HOST_NAME): no new sessions; its live ones run to their end",
+        )
+        parser.add_argument("--undrain", action="store_true", help="take new sessions again")
+        parser.add_argument(
             "--in-process",
             action="store_true",
             help="keep the sessions in this process, without keepers (they end with it): the shape before "
@@ -41,6 +54,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, socket: str, end_all: bool, in_process: bool, **options: Any) -> None:
+        if options["drain"] or options["undrain"]:
+            name = settings.SESSION_HOST_NAME
+            if not sandbox_host_drain(name=name, draining=options["drain"]):
+                raise CommandError(f"no sandbox host {name!r} is registered")
+            self.stdout.write(f"{name}: {'draining' if options['drain'] else 'taking new sessions'}")
+            return
         if not socket:
             raise CommandError("give --socket PATH or set SESSION_HOST_SOCKET")
         if end_all:
@@ -70,13 +89,48 @@ class Command(BaseCommand):
         )
         held = await host.adopt_all()
         await reap_orphans(keep=held)
-        server = KeeperHostServer(host, path)
-        await server.start()
-        self.stdout.write(f"session host listening on {path} ({len(host.links)} live sessions adopted)")
+        listen, secret = settings.SESSION_HOST_LISTEN, settings.SESSION_HOST_SECRET
+        server = KeeperHostServer(host, path, listen=listen, secret=secret)
+        try:
+            await server.start()
+        except (SandboxError, OSError) as exc:
+            raise CommandError(str(exc)) from exc
+        await database_sync_to_async(sandbox_host_register)(
+            name=settings.SESSION_HOST_NAME,
+            address=listen or str(path),
+            backend=str(host.backend_config["name"]),
+            capacity=settings.SESSION_HOST_CAPACITY,
+            cpus=os.cpu_count() or 0,
+            memory_mb=_memory_mb(),
+        )
+        beating = asyncio.ensure_future(_heartbeat(host))
+        where = f"{path}" + (f" and {listen}" if listen else "")
+        self.stdout.write(f"session host {settings.SESSION_HOST_NAME} listening on {where}")
+        self.stdout.write(f"({len(host.links)} live sessions adopted)")
         self.stdout.flush()
         await _until_stopped()
+        beating.cancel()
         await server.close()
         await host.shutdown()
+
+
+async def _heartbeat(host: KeeperHost) -> None:
+    """Every HOST_HEARTBEAT_SECONDS: alive, with so many live sessions (placement and the watcher read it)."""
+    beat = database_sync_to_async(sandbox_host_heartbeat)
+    while True:
+        try:
+            await beat(name=settings.SESSION_HOST_NAME, live_sessions=len(host.links))
+        except Exception:  # the database restarts: the next beat tries again
+            log.exception("heartbeat failed")
+        await asyncio.sleep(settings.HOST_HEARTBEAT_SECONDS)
+
+
+def _memory_mb() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    return 0
 
 
 async def _until_stopped() -> None:
