@@ -21,6 +21,7 @@ class BaseliningConfig(AppConfig):
         signals.session_platform_down.connect(
             receivers.on_terminal_platform_down, dispatch_uid="baselining.platform_down"
         )
+        signals.session_parked.connect(receivers.on_terminal_parked, dispatch_uid="baselining.parked")
         from baselining.services.flags import flag_fixed
 
         flag_fixed.connect(receivers.on_flag_fixed, dispatch_uid="baselining.invalidate")

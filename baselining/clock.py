@@ -28,6 +28,10 @@ class Kind(StrEnum):
     GAVE_UP = "gave_up"
     TIME_LIMIT = "time_limit"
     STAFF_CORRECTION = "staff_correction"
+    # While paused: the sandbox was parked (files kept, processes stopped) and later restored. They change
+    # nothing in the clock's state; they are on its timeline for staff.
+    PARKED = "parked"
+    RESTORED = "restored"
 
 
 class PauseReason(StrEnum):
@@ -97,7 +101,7 @@ def check(events: Sequence[Event], new: Event) -> None:
     allowed = {
         State.NOT_STARTED: {Kind.STARTED, Kind.GAVE_UP},
         State.RUNNING: {Kind.PAUSED, *ENDINGS},
-        State.PAUSED: {Kind.RESUMED, *ENDINGS},
+        State.PAUSED: {Kind.RESUMED, Kind.PARKED, Kind.RESTORED, *ENDINGS},
         State.ENDED: set(),
     }[current]
     if new.kind not in allowed:

@@ -36,3 +36,11 @@ def expire_reservations() -> int:
     from baselining.services.lifecycle import expire_reservations as run
 
     return run()
+
+
+@shared_task(name="baselining.park_paused")
+def park_paused() -> int:
+    """Periodic: park the sandboxes of sessions paused longer than PARK_PAUSED_AFTER_HOURS."""
+    from baselining.services.lifecycle import baseline_sessions_park
+
+    return len(baseline_sessions_park())

@@ -248,6 +248,9 @@ SANDBOX_MAX_HOME_MB = int(os.environ.get("SANDBOX_MAX_HOME_MB", "8192"))
 SANDBOX_MAX_CPUS = float(os.environ.get("SANDBOX_MAX_CPUS", "2"))
 # Assignments: at most this many open per contractor; a reservation not started in time expires.
 MAX_OPEN_ASSIGNMENTS = int(os.environ.get("MAX_OPEN_ASSIGNMENTS", "3"))
+# A session paused this long has its sandbox parked (docker: files kept in a snapshot, CPU and memory
+# freed; Resume restores it). 0: never.
+PARK_PAUSED_AFTER_HOURS = float(os.environ.get("PARK_PAUSED_AFTER_HOURS", "8"))
 RESERVATION_HOURS = float(os.environ.get("RESERVATION_HOURS", "72"))
 
 # The clock (docs/timing.md): no input for this long pauses it (the idle stretch is not counted); a browser
@@ -263,6 +266,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-reservations": {"task": "baselining.expire_reservations", "schedule": 300.0},
     "reap-sandboxes": {"task": "terminal.reap_sandboxes", "schedule": 120.0},
     "watch-hosts": {"task": "terminal.watch_hosts", "schedule": 10.0},
+    "park-paused": {"task": "baselining.park_paused", "schedule": 300.0},
 }
 PERIODIC_JOBS_EMBEDDED = not REDIS_URL
 

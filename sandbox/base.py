@@ -126,6 +126,8 @@ class SandboxSpec:
     env: dict[str, str] = field(default_factory=dict)  # required_environment_variables, given to root only
     limits: Limits = field(default_factory=Limits)
     instructions: str | None = None
+    # A parked session's snapshot (Sandbox.snapshot) to restore instead of a fresh sandbox of the task.
+    restore_image: str | None = None
 
     @property
     def internet(self) -> bool:
@@ -236,6 +238,12 @@ class Sandbox(abc.ABC):
 
         The caller runs it with the PTY's slave as stdin/stdout/stderr; the shell gets that PTY as its
         controlling terminal (job control works)."""
+
+    def snapshot(self, tag: str) -> str:
+        """Park: stop every process of the agent, keep its files (the home, /tmp and everything written)
+        in an image, and return the image's id; `SandboxSpec.restore_image` gives them back. Backends that
+        cannot raise SandboxError."""
+        raise SandboxError("this sandbox backend cannot park a session (the docker backend can)")
 
     @abc.abstractmethod
     def fingerprint(self) -> dict[str, object]:

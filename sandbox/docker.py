@@ -69,6 +69,20 @@ from .base import (
 log = logging.getLogger(__name__)
 
 LABEL = "org.baselines.sandbox"
+PARKED_REPOSITORY = "baselines/parked"
+# Parking: the tmpfs mounts a commit does not see are archived into the container's own layer first (root
+# only), after every process of the agent is killed, so nothing can change a path while root reads it;
+# tar never follows a link it archives. Restoring unpacks them into the new container's tmpfs mounts.
+PARK_DIR = "/var/lib/baselines-park"
+PARKED_MOUNTS = (AGENT_HOME, "/tmp", "/var/tmp")  # noqa: S108  (the sandbox's own)
+PARK = f"set -e; mkdir -p -m 0700 {PARK_DIR}; " + "; ".join(
+    f"tar --numeric-owner -cpf {PARK_DIR}/{i}.tar -C {d} ." for i, d in enumerate(PARKED_MOUNTS)
+)
+UNPARK = (
+    "set -e; "
+    + "; ".join(f"tar --numeric-owner -xpf {PARK_DIR}/{i}.tar -C {d}" for i, d in enumerate(PARKED_MOUNTS))
+    + f"; rm -rf {PARK_DIR}"
+)
 OWNER_LABEL = "org.baselines.owner"
 # The sandbox root's: start() and scoring prepare files for the agent (CHOWN, DAC_OVERRIDE, FOWNER), stop
 # processes (KILL), and run the agent's code as the agent (SETUID, SETGID: Docker's defaults, which the
@@ -244,9 +258,24 @@ class DockerSandbox(Sandbox):
             "limits": dataclasses.asdict(self.spec.limits),
         }
 
+    def snapshot(self, tag: str) -> str:
+        self.exec(["kill", "-9", "-1"], user="agent", timeout=30)  # every process of the agent, its shell too
+        packed = self.exec(["/bin/sh", "-c", PARK], user="root", timeout=600)
+        if packed.returncode != 0:
+            why = packed.stderr.decode(errors="replace")
+            raise SandboxError(f"could not keep the session's files: {why}")
+        try:
+            image = self.backend.client.api.commit(self.id, repository=PARKED_REPOSITORY, tag=tag)
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"could not snapshot the container: {exc.explanation or exc}") from exc
+        return str(image["Id"])
+
     def destroy(self) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self.backend.client.api.remove_container(self.id, force=True, v=True)
+        if self.spec.restore_image:  # a restored session's snapshot is not needed once it is over
+            with contextlib.suppress(docker.errors.APIError):
+                self.backend.client.api.remove_image(self.spec.restore_image, force=True)
 
     @property
     def alive(self) -> bool:
@@ -381,7 +410,7 @@ class DockerBackend(Backend):
             raise SandboxError(
                 "full_internet is not available on this machine (the docker backend gives none)"
             )
-        image = self.build(spec, on_output)
+        image = spec.restore_image or self.build(spec, on_output)
         lim = spec.limits
         name = f"baselines-{uuid.uuid4().hex[:16]}"
         memory = (lim.memory_mb + lim.home_mb + lim.tmp_mb + 2 * VAR_TMP_MB) * 1024 * 1024
@@ -425,7 +454,13 @@ class DockerBackend(Backend):
             raise SandboxError(f"the container did not start: {exc.explanation or exc}") from exc
         sandbox = DockerSandbox(backend=self, name=name, image=image, spec=spec)
         try:
-            if spec.instructions is not None:
+            if spec.restore_image:
+                unpacked = sandbox.exec(["/bin/sh", "-c", UNPARK], user="root", timeout=600)
+                if unpacked.returncode != 0:
+                    raise SandboxError(
+                        f"could not restore the session's files: {unpacked.stderr.decode(errors='replace')}"
+                    )
+            elif spec.instructions is not None:
                 setup = "cat > /home/agent/instructions.txt && chown agent:agent /home/agent/instructions.txt"
                 result = sandbox.exec(
                     ["/bin/sh", "-c", setup], user="root", stdin=spec.instructions.encode(), timeout=30

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,7 @@ from terminal.services import (
     terminal_disk_check,
     terminal_session_end,
     terminal_session_mark_live,
+    terminal_session_park,
     terminal_session_place,
     terminal_session_recording_truncated,
 )
@@ -50,6 +52,10 @@ async def mark_failed(session_id: str, reason: str) -> None:
 
 async def mark_ended(session_id: str, reason: str) -> None:
     await database_sync_to_async(terminal_session_end)(session_id=session_id, reason=reason)
+
+
+async def mark_parked(session_id: str, image: str) -> None:
+    await database_sync_to_async(terminal_session_park)(session_id=session_id, image=image)
 
 
 async def mark_truncated(session_id: str, at: float) -> None:
@@ -87,6 +93,7 @@ def install_hooks[H: SessionHost](host: H) -> H:
         (host.on_owner_attached, on_owner_attached),
         (host.on_recording_truncated, mark_truncated),
         (host.on_platform_outage, on_platform_outage),
+        (host.on_parked, mark_parked),
     ]
     for hooks, hook in pairs:
         if hook not in hooks:
@@ -101,7 +108,7 @@ def host_with_hooks() -> SessionHost:
     return install_hooks(embedded_host())
 
 
-def open_request(session: TerminalSession, cols: int, rows: int) -> OpenRequest:
+def open_request(session: TerminalSession, cols: int, rows: int, *, restore: bool = False) -> OpenRequest:
     """What the host needs to start this session, placed on a machine first (remote); raises SandboxError if
     the backend cannot run it, and TryLaterError (DiskSpaceError, NoRoomError: the session stays new)
     while the server is low on disk or no machine has room."""
@@ -113,14 +120,18 @@ def open_request(session: TerminalSession, cols: int, rows: int) -> OpenRequest:
     else:
         task_sandbox_check(tv)
     terminal_disk_check()
+    spec = sandbox_spec(tv)
+    if restore:  # a parked session: its snapshot, on its machine (where the image is); no start() again
+        spec = dataclasses.replace(spec, restore_image=session.parked_image)
     return OpenRequest(
         session_id=str(session.id),
-        spec=sandbox_spec(tv),
+        spec=spec,
         recording_path=session.recording_path,
         title=f"{tv.task.task_id} v{tv.version}",
         cols=cols,
         rows=rows,
-        start=(tv.family_version.family.name, tv.task.name),
+        start=None if restore else (tv.family_version.family.name, tv.task.name),
+        restored=restore,
         method_timeout=settings.TASK_METHOD_TIMEOUT,
         recording_max_bytes=int(settings.RECORDING_MAX_MB * 1024 * 1024),
         recording_sample_bytes=settings.RECORDING_SAMPLE_KB * 1024,
@@ -225,6 +236,36 @@ def prepare(session: Any) -> tuple[str, str] | None:
     if not settings.SESSION_HOST_SOCKET:
         return None
     return async_to_sync(remote_open)(open_request(session, 120, 32))
+
+
+def park(session_id: str) -> str | None:
+    """Park the live session (it should be paused): its files into a snapshot, its sandbox ended; the
+    snapshot's id, or None if it is not live. SandboxError if the backend cannot (bubblewrap) or it failed."""
+    if settings.SESSION_HOST_SOCKET:
+        doc = async_to_sync(_request)({"op": "park", "session_id": session_id})
+        if not doc.get("ok"):
+            raise SandboxError(str(doc.get("reason", "parking failed")))
+        image: str | None = str(doc["image"])
+    else:
+        result = _embedded_call(session_id, lambda host: host.park(session_id, tag=session_id))
+        image = str(result) if result is not None else None
+    if image is not None:  # recorded now (the host's own report of it may come a moment later)
+        terminal_session_park(session_id=session_id, image=image)
+    return image
+
+
+def restore(session: TerminalSession) -> None:
+    """Bring a parked session back from its snapshot (files, not processes), on its machine; waits until
+    the shell runs. SandboxError (or TryLaterError) if it cannot now."""
+    req = open_request(session, 120, 32, restore=True)
+    if settings.SESSION_HOST_SOCKET:
+        refusal = async_to_sync(remote_open)(req)
+    else:
+        refusal = async_to_sync(host_with_hooks().open_request)(req)
+    if refusal is not None:
+        raise SandboxError(refusal[1])
+    # Live now (the host's own report of it may come a moment later, and changes nothing then).
+    terminal_session_mark_live(session_id=session.id, fingerprint=session.fingerprint)
 
 
 def live_sessions() -> list[str]:

@@ -26,6 +26,10 @@ from terminal.selectors import AttachInfo
 from terminal.services import TryLaterError
 
 NOT_STARTED = "the session has not been started by its owner yet"
+PARKED_PAGE = (
+    "this session was parked while it was paused: your files are kept; press Resume to bring it back "
+    "(programs that were running did not survive)"
+)
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +43,9 @@ class Gateway(abc.ABC):
         session = self.info.session
         role = "owner" if self.info.role == "owner" else "watcher"
         open_req = None
+        if session.status == SessionStatus.PARKED:
+            await self.refuse("parked", PARKED_PAGE)
+            return False
         if session.status == SessionStatus.NEW and role == "owner":
             try:
                 open_req = await database_sync_to_async(control.open_request)(session, hello.cols, hello.rows)

@@ -78,6 +78,8 @@ class OpenRequest:
     # The recording's size cap (None: none) and, past it, how much of each minute it keeps (recording.py).
     recording_max_bytes: int | None = None
     recording_sample_bytes: int = SAMPLE_BYTES
+    # A parked session coming back (spec.restore_image): its recording goes on, and it is told so.
+    restored: bool = False
 
     def to_json(self) -> dict[str, Any]:
         spec = dataclasses.asdict(self.spec)
@@ -93,6 +95,7 @@ class OpenRequest:
             "method_timeout": self.method_timeout,
             "recording_max_bytes": self.recording_max_bytes,
             "recording_sample_bytes": self.recording_sample_bytes,
+            "restored": self.restored,
         }
 
     @classmethod
@@ -114,6 +117,7 @@ class OpenRequest:
                 int(doc["recording_max_bytes"]) if doc.get("recording_max_bytes") is not None else None
             ),
             recording_sample_bytes=int(doc.get("recording_sample_bytes", SAMPLE_BYTES)),
+            restored=bool(doc.get("restored", False)),
         )
 
 
@@ -152,6 +156,11 @@ class AttachRequest:
 
 
 SHUTDOWN = "the session host stopped (server shutdown); the sandbox is gone"
+PARKED = "parked while paused: the files are kept; running processes were stopped"
+RESTORED_NOTICE = (
+    "\r\n[this session was parked while it was paused and is now restored: your files are all here, "
+    "but the programs that were running did not survive]\r\n"
+)
 GONE = "this session's sandbox no longer exists (the session host restarted or the session ended)"
 
 
@@ -320,6 +329,7 @@ class LiveSession:
             max_bytes=req.recording_max_bytes,
             sample_bytes=req.recording_sample_bytes,
             on_truncate=self._recording_truncated,
+            resume=req.restored,
         )
         self.attachments: set[Attachment] = set()
         self.acked = 0
@@ -337,6 +347,7 @@ class LiveSession:
         self.owner_left_reported = False
         self.owner_attached_once = False
         self._flush_handle: asyncio.TimerHandle | None = None
+        self.parking = False  # the shell is being stopped for good: no new one
         self.loop = asyncio.get_running_loop()
 
     # -- the shell ------------------------------------------------------------------------------
@@ -410,7 +421,7 @@ class LiveSession:
             self._shell_exited(pty)
 
     def _shell_exited(self, pty: Pty) -> None:
-        if pty is not self.pty or self.ended:
+        if pty is not self.pty or self.ended or self.parking:
             return
         if self.proc and self.proc.poll() is None:  # the copier died first: never wait on a live shell
             with contextlib.suppress(ProcessLookupError):
@@ -541,7 +552,7 @@ class LiveSession:
     # -- status ---------------------------------------------------------------------------------
     def status(self, att: Attachment | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "state": "ended" if self.ended else "live",
+            "state": "parked" if self.parking else "ended" if self.ended else "live",
             "input": self.input_reason is None and not self.ended,
             "reason": self.end_reason if self.ended else (self.input_reason or ""),
             "cols": self.cols,
@@ -585,6 +596,8 @@ class SessionHost:
         self.on_owner_back: list[Callable[[str, datetime], Awaitable[None]]] = []
         # The first time the session's owner is attached to the live shell (the clock starts then).
         self.on_owner_attached: list[Callable[[str, datetime], Awaitable[None]]] = []
+        # The session was parked (its files kept in this image; the sandbox is gone, and no on_end follows).
+        self.on_parked: list[Callable[[str, str], Awaitable[None]]] = []
         # The recording reached its size cap, at this many seconds into it.
         self.on_recording_truncated: list[Callable[[str, float], Awaitable[None]]] = []
         # The session's shell could not be reached because of the platform from the first time to the
@@ -660,8 +673,10 @@ class SessionHost:
                 if req.session_id in self._ended_while_opening:
                     raise SandboxError("the session was ended while it was starting")
                 session = LiveSession(self, req, sandbox)
-                session.recorder.marker("start")
+                session.recorder.marker("restored" if req.restored else "start")
                 session.spawn_shell()
+                if req.restored:
+                    session.feed(RESTORED_NOTICE.encode())
             except BaseException:
                 if session is not None:
                     session.recorder.close()
@@ -702,8 +717,37 @@ class SessionHost:
     def get(self, session_id: str) -> LiveSession | None:
         return self.sessions.get(session_id)
 
-    async def close(self, session_id: str, reason: str) -> None:
-        """End the session: refuse input, close the recording, destroy the sandbox, tell every client."""
+    async def park(self, session_id: str, tag: str) -> str:
+        """Park a (paused) session: stop its shell and every process of the agent, keep its files in an
+        image (Sandbox.snapshot), end the sandbox; the session is not over (on_parked, not on_end). An
+        OpenRequest with spec.restore_image and restored=True brings it back. SandboxError if it cannot."""
+        session = self.sessions.get(session_id)
+        if session is None or session.ended:
+            raise SandboxError("the session is not live")
+        session.parking = True
+        session.input_reason = PARKED
+        session.recorder.marker("parked")
+        session.recorder.flush()
+        if session.proc and session.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(session.proc.pid, 9)
+        session._close_pty()
+        loop = asyncio.get_running_loop()
+        try:
+            image = await loop.run_in_executor(_SANDBOX_THREADS, session.sandbox.snapshot, tag)
+        except SandboxError:
+            session.parking = False
+            session.input_reason = None
+            session.spawn_shell()  # not parked after all: the contractor gets a shell back
+            raise
+        await self.close(session_id, PARKED, report=False)
+        for parked in self.on_parked:
+            await parked(session_id, image)
+        return image
+
+    async def close(self, session_id: str, reason: str, *, report: bool = True) -> None:
+        """End the session: refuse input, close the recording, destroy the sandbox, tell every client.
+        report=False: no on_end (a parked session is not over)."""
         session = self.sessions.pop(session_id, None)
         if session is None and session_id in self._opening:
             self._ended_while_opening.add(session_id)  # open() destroys it instead of registering it
@@ -712,7 +756,8 @@ class SessionHost:
         session.ended = True
         session.end_reason = reason
         session._stop_reading()
-        session.recorder.marker("end")
+        if report:
+            session.recorder.marker("end")
         session.recorder.close()
         if session._flush_handle:
             session._flush_handle.cancel()
@@ -731,7 +776,7 @@ class SessionHost:
                 await asyncio.wait_for(att.client.close_client(4000), 2)
         if session.proc:
             await loop.run_in_executor(None, session.proc.wait)
-        for callback in self.on_end:
+        for callback in self.on_end if report else []:
             await callback(session_id, reason)
 
     async def shutdown(self) -> None:

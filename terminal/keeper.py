@@ -56,8 +56,9 @@ EVENTS = (
     "owner_back",
     "owner_attached",
     "recording_truncated",
+    "parked",
 )
-FINAL = ("end", "failed")
+FINAL = ("end", "failed", "parked")
 MAX_PENDING = 10_000
 
 

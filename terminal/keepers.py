@@ -220,6 +220,7 @@ NO_KEEPER: dict[str, dict[str, Any]] = {
     "set_input": {"ok": True},
     "marker": {"ok": True, "at": None},
     "exec": {"ok": False, "reason": "no such live session"},
+    "park": {"ok": False, "reason": "no such live session"},
 }
 
 

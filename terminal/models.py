@@ -18,6 +18,7 @@ class SessionPurpose(models.TextChoices):
 class SessionStatus(models.TextChoices):
     NEW = "new", "New"
     LIVE = "live", "Live"
+    PARKED = "parked", "Parked"  # paused long: its files kept in a snapshot, its sandbox gone until resumed
     ENDED = "ended", "Ended"
     FAILED = "failed", "Failed"
 
@@ -65,6 +66,7 @@ class TerminalSession(models.Model):
     host = models.ForeignKey(
         SandboxHost, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
     )
+    parked_image = models.CharField(max_length=100, blank=True)  # the snapshot while parked
 
     class Meta:
         ordering = ["-created_at"]

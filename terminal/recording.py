@@ -51,7 +51,10 @@ class AsciicastWriter:
         max_bytes: int | None = None,
         sample_bytes: int = SAMPLE_BYTES,
         on_truncate: Callable[[float], None] | None = None,
+        resume: bool = False,
     ) -> None:
+        """A new recording at path; with resume, the one already there goes on (a parked session restored):
+        its events continue on the same time line (seconds since its header's timestamp), no new header."""
         self.path = Path(path)
         self._clock = clock
         self._t0 = clock()
@@ -63,21 +66,28 @@ class AsciicastWriter:
         self._pending_bytes = 0
         self._last_flush = self._t0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
-        self._file = os.fdopen(fd, "wb")
-        header = {
-            "version": 2,
-            "width": width,
-            "height": height,
-            "timestamp": int(time.time()),
-            "env": env or {"TERM": "xterm-256color", "SHELL": "/bin/bash"},
-            "title": title,
-        }
-        first = json.dumps(header).encode() + b"\n"
+        if resume and self.path.exists():
+            self._t0 -= _resumed_at(self.path)
+            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
+            first = b""
+            size = self.path.stat().st_size
+        else:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
+            self._file = os.fdopen(fd, "wb")
+            header = {
+                "version": 2,
+                "width": width,
+                "height": height,
+                "timestamp": int(time.time()),
+                "env": env or {"TERM": "xterm-256color", "SHELL": "/bin/bash"},
+                "title": title,
+            }
+            first = json.dumps(header).encode() + b"\n"
+            size = len(first)
         self._file.write(first)
         self._file.flush()
         self.closed = False
-        self.size = len(first)  # bytes written or pending
+        self.size = size  # bytes written or pending
         # Events may grow the file up to _room: the cap, then (once passed) the end of this sample window.
         self._room = sys.maxsize if max_bytes is None else max_bytes
         self._input_ceiling = sys.maxsize if max_bytes is None else 2 * max_bytes
@@ -204,3 +214,20 @@ class AsciicastWriter:
         self.flush()
         self._file.close()
         self.closed = True
+
+
+def _resumed_at(path: Path) -> float:
+    """Where a resumed recording's time line stands now: seconds since its header's timestamp (wall time),
+    and never before its last event."""
+    with path.open("rb") as f:
+        header = json.loads(f.readline())
+        f.seek(max(0, path.stat().st_size - 65536))
+        tail = f.read().splitlines()
+    last = 0.0
+    for line in reversed(tail):
+        try:
+            last = float(json.loads(line)[0])
+            break
+        except (ValueError, TypeError, KeyError, IndexError):
+            continue
+    return max(last, time.time() - float(header.get("timestamp", time.time())))

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.base import MAX_EXEC_OUTPUT
+from sandbox.base import MAX_EXEC_OUTPUT, SandboxError
 from terminal import protocol
 from terminal.host import AttachRequest, OpenRequest, SessionHost
 
@@ -209,6 +209,7 @@ class HostServer:
             "set_input": self._set_input,
             "exec": self._exec,
             "marker": self._marker,
+            "park": self._park,
         }.get(op)
         if handler is None:
             await client.send_frame(json.dumps({"ok": False, "reason": f"unknown op {op!r}"}).encode())
@@ -278,6 +279,15 @@ class HostServer:
                 }
             ).encode()
         )
+
+    async def _park(self, doc: dict[str, Any], client: SocketClient) -> None:
+        sid = str(doc["session_id"])
+        try:
+            image = await self.host.park(sid, tag=sid)
+        except SandboxError as exc:
+            await client.send_frame(json.dumps({"ok": False, "reason": str(exc)}).encode())
+            return
+        await client.send_frame(json.dumps({"ok": True, "image": image}).encode())
 
     async def _marker(self, doc: dict[str, Any], client: SocketClient) -> None:
         at = self.host.marker(str(doc["session_id"]), str(doc["label"]))

@@ -88,6 +88,23 @@ def terminal_session_mark_live(*, session_id: Any, fingerprint: dict[str, Any]) 
             s.started_at = timezone.now()
             s.fingerprint = fingerprint
             s.save(update_fields=["status", "started_at", "fingerprint"])
+        elif s.status == SessionStatus.PARKED:  # restored from its snapshot
+            s.status = SessionStatus.LIVE
+            s.parked_image = ""
+            s.save(update_fields=["status", "parked_image"])
+
+
+def terminal_session_park(*, session_id: Any, image: str) -> None:
+    """The session was parked: its sandbox is gone, its files are in `image` until it is resumed."""
+    with transaction.atomic():
+        updated = TerminalSession.objects.filter(pk=session_id, status=SessionStatus.LIVE).update(
+            status=SessionStatus.PARKED, parked_image=image
+        )
+        if updated:
+            at = timezone.now()
+            transaction.on_commit(
+                lambda: signals.session_parked.send(sender=TerminalSession, session_id=session_id, at=at)
+            )
 
 
 def terminal_session_recording_truncated(*, session_id: Any, at: float) -> None:

@@ -18,3 +18,5 @@ session_platform_outage = Signal()
 # The session's machine stopped sending heartbeats (kwargs session_id, since = its last heartbeat): its
 # shell cannot be reached; session_platform_outage follows if a session host adopts it again.
 session_platform_down = Signal()
+# A long-paused session was parked: its files kept, its sandbox gone (kwargs session_id, at).
+session_parked = Signal()

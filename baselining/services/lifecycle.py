@@ -42,6 +42,7 @@ from sandbox.base import (
 from tasks.family_runner import MethodFailure
 from tasks.services.environment import task_score
 from terminal import control
+from terminal.models import SessionStatus as TerminalStatus
 from terminal.services import TryLaterError, terminal_session_create
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ ERR_ALREADY_SUBMITTED = "the session has already been submitted"
 ERR_REASON = "say why you give up"
 ERR_NOT_YOURS = "this is not your assignment"
 ERR_ONE_LIVE = "finish your current session first: one live session at a time"
+ERR_RESTORE = "your parked session could not be brought back yet, please try again in a moment"
 SUBMISSION_FILE = "/home/agent/submission.txt"
 # Why ~/submission.txt was not taken: the contractor reads these, the clock keeps running, nothing is stored.
 ERR_SUBMISSION_FILE = {
@@ -182,6 +184,15 @@ def baseline_session_pause(
 
 
 def baseline_session_resume(*, session: BaselineSession, at: datetime | None = None) -> None:
+    """Start the clock again; a session parked meanwhile is restored first (its files; SessionError if it
+    cannot be now, and the clock stays paused)."""
+    terminal = session.terminal
+    if terminal is not None and terminal.status == TerminalStatus.PARKED:
+        try:
+            control.restore(terminal)
+        except (SandboxError, TryLaterError) as exc:
+            raise SessionError(f"{ERR_RESTORE}: {exc}") from exc
+        clock_append(session=session, event=clock.Event(clock.Kind.RESTORED, timezone.now()))
     clock_append(session=session, event=clock.Event(clock.Kind.RESUMED, at or timezone.now()))
     terminal_id = str(session.terminal_id)
     transaction.on_commit(lambda: control.set_input(terminal_id, None, marker="resume"))
@@ -287,6 +298,46 @@ def baseline_session_platform_outage(*, terminal_session_id: Any, since: datetim
         except clock.ClockError:
             return False
     return True
+
+
+def baseline_session_parked(*, terminal_session_id: Any, at: datetime) -> bool:
+    """Put the parking of a paused session's sandbox on its clock's timeline (its restoring is put there
+    by baseline_session_resume)."""
+    session = _live_session_for_terminal(terminal_session_id)
+    if session is None:
+        return False
+    try:
+        event = clock.Event(clock.Kind.PARKED, max(at, clock_events(session)[-1].at))
+        clock_append(session=session, event=event)
+    except clock.ClockError:
+        return False
+    return True
+
+
+def baseline_sessions_park(*, now: datetime | None = None) -> list[int]:
+    """Periodic: park the sandboxes of sessions paused longer than PARK_PAUSED_AFTER_HOURS (0: never), on
+    backends that can (docker): their files are kept in a snapshot and their CPU and memory freed; Resume
+    restores them. Returns the parked sessions' ids."""
+    hours = settings.PARK_PAUSED_AFTER_HOURS
+    if hours <= 0:
+        return []
+    now = now or timezone.now()
+    parked = []
+    candidates = BaselineSession.objects.filter(
+        state=SessionState.LIVE, terminal__status=TerminalStatus.LIVE, terminal__fingerprint__backend="docker"
+    ).select_related("terminal")
+    for session in candidates:
+        events = clock_events(session)
+        if clock.state(events) != clock.State.PAUSED or events[-1].kind != clock.Kind.PAUSED:
+            continue
+        if (now - events[-1].at).total_seconds() < hours * 3600:
+            continue
+        try:
+            if control.park(str(session.terminal_id)) is not None:
+                parked.append(session.pk)
+        except SandboxError as exc:
+            log.warning("could not park session %s: %s", session.pk, exc)
+    return parked
 
 
 def _locked_live_session(terminal_session_id: Any) -> BaselineSession | None:

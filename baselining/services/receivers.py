@@ -13,6 +13,7 @@ from baselining.models import Assignment, BaselineSession, InvalidReason, Review
 from baselining.services.lifecycle import (
     baseline_session_auto_pause,
     baseline_session_owner_back,
+    baseline_session_parked,
     baseline_session_platform_down,
     baseline_session_platform_outage,
     baseline_session_started,
@@ -44,6 +45,10 @@ def on_terminal_platform_outage(
 
 def on_terminal_platform_down(sender: Any, session_id: Any, since: datetime, **kwargs: Any) -> None:
     baseline_session_platform_down(terminal_session_id=session_id, since=since)
+
+
+def on_terminal_parked(sender: Any, session_id: Any, at: datetime, **kwargs: Any) -> None:
+    baseline_session_parked(terminal_session_id=session_id, at=at)
 
 
 def on_flag_fixed(sender: Any, flag: Any, **kwargs: Any) -> None:

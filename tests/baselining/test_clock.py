@@ -114,7 +114,7 @@ def test_check_accepts_exactly_the_valid_transitions(log, kind: Kind, dt: int) -
         or kind
         in {
             State.RUNNING: {Kind.PAUSED, *ENDINGS},
-            State.PAUSED: {Kind.RESUMED, *ENDINGS},
+            State.PAUSED: {Kind.RESUMED, Kind.PARKED, Kind.RESTORED, *ENDINGS},
             State.ENDED: set(),
             State.NOT_STARTED: {Kind.STARTED, Kind.GAVE_UP},
         }[state(events)]

@@ -13,18 +13,27 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from asciinema.asciicast import open_from_url
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from baselining import clock
 from baselining.models import Assignment, AssignmentKind, AssignmentStatus, BaselineSession, SessionState
-from baselining.services.lifecycle import baseline_session_open, clock_events
+from baselining.services.lifecycle import (
+    baseline_session_open,
+    baseline_session_pause,
+    baseline_session_resume,
+    baseline_sessions_park,
+    clock_events,
+)
 from tasks.models import Task
 from terminal.keeper import PLATFORM_REASON, instance_of, live_keepers
+from terminal.models import SessionStatus, TerminalSession
 from terminal.wsclient import TerminalClient
 from tests.terminal.conftest import _server, keeper_pid, run, wait_until
 
@@ -287,6 +296,7 @@ def test_docker_sessions_are_adopted_and_their_containers_spared(docker_server, 
         loop = asyncio.get_running_loop()
         c = await docker_server.shell(s.terminal, user)
         await run(c, "echo in-the-container > ~/kept.txt; sleep 7777 & echo $! > ~/bg.pid")
+        await sync_to_async(wait_until)(lambda: _state(s.pk) == SessionState.LIVE, 30)  # the clock runs
         assert docker_server.host is not None
         n = len(c.statuses)
         await loop.run_in_executor(None, docker_server.stop_host, signal.SIGKILL)
@@ -301,3 +311,59 @@ def test_docker_sessions_are_adopted_and_their_containers_spared(docker_server, 
     async_to_sync(scenario)()
     events = clock_events(BaselineSession.objects.get(pk=s.pk))
     assert [e.reason for e in events if e.kind == clock.Kind.PAUSED] == [clock.PauseReason.PLATFORM]
+
+
+def test_a_long_paused_docker_session_is_parked_and_restored_with_its_files(docker_server, suite) -> None:
+    """Parking frees a paused session's CPU and memory (docker: the container is snapshotted and removed);
+    Resume restores it from the snapshot: its files are there, its processes are not, and both steps are on
+    the recording and the clock's timeline."""
+    ((user, s),) = _baseline_sessions(1)
+    assert s.terminal is not None
+
+    async def before() -> None:
+        c = await docker_server.shell(s.terminal, user)
+        await run(
+            c, "echo home-file > ~/kept.txt; echo tmp-file > /tmp/kept.txt; sleep 8888 & echo $! > ~/bg.pid"
+        )
+        await c.close()
+
+    async_to_sync(before)()
+    wait_until(lambda: BaselineSession.objects.get(pk=s.pk).state == SessionState.LIVE)
+    container = TerminalSession.objects.get(pk=s.terminal.pk).fingerprint
+    session = BaselineSession.objects.get(pk=s.pk)
+    baseline_session_pause(session=session)
+    assert baseline_sessions_park(now=timezone.now() + timedelta(hours=1)) == []  # not paused long enough
+    assert baseline_sessions_park(now=timezone.now() + timedelta(hours=9)) == [s.pk]
+    terminal = TerminalSession.objects.get(pk=s.terminal.pk)
+    assert terminal.status == SessionStatus.PARKED and terminal.parked_image
+    wait_until(lambda: str(terminal.pk) not in live_keepers(instance_of(docker_server.socket_path)), 20)
+    assert container["backend"] == "docker"
+
+    async def while_parked() -> None:
+        c = docker_server.client(terminal, user)
+        await c.connect()
+        status = await c.wait_status(lambda st: st.get("state") == "parked")
+        assert "press Resume" in status["reason"]
+        await c.close()
+
+    async_to_sync(while_parked)()
+    baseline_session_resume(session=BaselineSession.objects.get(pk=s.pk))
+    assert TerminalSession.objects.get(pk=terminal.pk).status == SessionStatus.LIVE
+
+    async def after() -> str:
+        c = await docker_server.shell(terminal, user)
+        assert "now restored" in c.text()
+        out = await run(c, "cat ~/kept.txt /tmp/kept.txt; kill -0 $(cat ~/bg.pid) 2>/dev/null || echo GONE")
+        await c.close()
+        return out
+
+    assert async_to_sync(after)().split()[-3:] == ["home-file", "tmp-file", "GONE"]
+    kinds = [e.kind for e in clock_events(BaselineSession.objects.get(pk=s.pk))]
+    assert kinds[-4:] == [clock.Kind.PAUSED, clock.Kind.PARKED, clock.Kind.RESTORED, clock.Kind.RESUMED]
+    with open_from_url(str(terminal.recording_path)) as cast:
+        events = list(cast.events())
+    markers = [(e[0], e[2]) for e in events if e[1] == "m"]
+    labels = [m for _, m in markers]
+    assert labels.index("parked") < labels.index("restored")
+    times = [t for t, _ in markers]
+    assert times == sorted(times)  # one time line across the parking
