@@ -438,16 +438,9 @@ async def bench_ours(
 
 def keepers_of(session_id: str) -> list[Keeper]:
     """The keeper process of a session (terminal/keeper.py), found by its command line."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"terminal.keeper" in argv and session_id.encode() in argv:
-                found.append(Keeper(int(entry)))
-    return found
+    from terminal.keeper import keeper_pids
+
+    return [Keeper(pid) for pid in keeper_pids(session_id)]
 
 
 class Keeper:

@@ -87,6 +87,20 @@ def live_keepers(instance: str) -> list[str]:
     return sorted(found)
 
 
+def keeper_pids(session_id: str) -> list[int]:
+    """The pid of the keeper holding a session (its command line names it), for ps-like tools and tests."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"terminal.keeper" in argv and session_id.encode() in argv:
+                found.append(int(entry))
+    return found
+
+
 def encode_args(args: tuple[Any, ...]) -> list[Any]:
     return [{"$dt": a.isoformat()} if isinstance(a, datetime) else a for a in args]
 

@@ -175,12 +175,14 @@ def baseline_session_pause(
     reason: str = clock.PauseReason.MANUAL,
     at: datetime | None = None,
     since: datetime | None = None,
+    tell_host: bool = True,
 ) -> None:
-    """Stop the clock; input is refused until resumed."""
+    """Stop the clock; input is refused until resumed (tell_host=False: the session host is not there)."""
     at = at or timezone.now()
     clock_append(session=session, event=clock.Event(clock.Kind.PAUSED, at, reason=reason, since=since))
     terminal_id = str(session.terminal_id)
-    transaction.on_commit(lambda: control.set_input(terminal_id, f"paused ({reason})", marker="pause"))
+    if tell_host:
+        transaction.on_commit(lambda: control.set_input(terminal_id, f"paused ({reason})", marker="pause"))
 
 
 def baseline_session_resume(*, session: BaselineSession, at: datetime | None = None) -> None:
@@ -219,7 +221,9 @@ def _live_session_for_terminal(terminal_session_id: Any) -> BaselineSession | No
     )
 
 
-def baseline_session_auto_pause(*, terminal_session_id: Any, reason: str, since: datetime) -> bool:
+def baseline_session_auto_pause(
+    *, terminal_session_id: Any, reason: str, since: datetime, tell_host: bool = True
+) -> bool:
     """Idle or disconnect: pause a running clock from `since` (the last input, or when the browser went)."""
     session = _live_session_for_terminal(terminal_session_id)
     if session is None:
@@ -229,7 +233,7 @@ def baseline_session_auto_pause(*, terminal_session_id: Any, reason: str, since:
     if started is None:
         return False
     try:
-        baseline_session_pause(session=session, reason=reason, since=max(since, started))
+        baseline_session_pause(session=session, reason=reason, since=max(since, started), tell_host=tell_host)
     except clock.ClockError:
         return False  # a concurrent pause or end won
     return True
@@ -253,25 +257,12 @@ def baseline_session_owner_back(*, terminal_session_id: Any) -> bool:
 def baseline_session_platform_down(*, terminal_session_id: Any, since: datetime) -> bool:
     """The session's machine stopped answering (no heartbeat since `since`): a running clock pauses from
     then, reason platform, while it is down. Nothing is asked of the session host: it is not there."""
-    with transaction.atomic():
-        session = _locked_live_session(terminal_session_id)
-        if session is None:
-            return False
-        events = clock_events(session)
-        started = clock.running_since(events)
-        if started is None:
-            return False
-        pause = clock.Event(
-            clock.Kind.PAUSED,
-            max(timezone.now(), events[-1].at),
-            reason=clock.PauseReason.PLATFORM,
-            since=max(since, started),
-        )
-        try:
-            clock_append(session=session, event=pause)
-        except clock.ClockError:
-            return False
-    return True
+    return baseline_session_auto_pause(
+        terminal_session_id=terminal_session_id,
+        reason=clock.PauseReason.PLATFORM,
+        since=since,
+        tell_host=False,
+    )
 
 
 def baseline_session_platform_outage(*, terminal_session_id: Any, since: datetime, until: datetime) -> bool:

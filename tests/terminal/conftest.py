@@ -23,7 +23,7 @@ from django.db import connection
 from django.test import Client
 
 from tasks.models import Task
-from terminal.keeper import instance_of
+from terminal.keeper import instance_of, keeper_pids
 from terminal.keepers import end_all
 from terminal.models import TerminalSession
 from terminal.services import terminal_session_create
@@ -266,15 +266,10 @@ async def run(client: TerminalClient, command: str, timeout: float = 20) -> str:
 
 def keeper_pid(session: TerminalSession) -> int:
     """The pid of the keeper process that holds a live session (remote shape)."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"terminal.keeper" in argv and str(session.id).encode() in argv:
-                return int(entry)
-    raise LookupError(f"no keeper for session {session.id}")
+    pids = keeper_pids(str(session.id))
+    if not pids:
+        raise LookupError(f"no keeper for session {session.id}")
+    return pids[0]
 
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
