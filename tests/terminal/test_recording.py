@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import re
@@ -310,3 +311,29 @@ def test_a_flood_past_the_cap_keeps_the_terminal_and_cuts_the_recording(capped_s
         page = browser.get(url).content.decode()
         assert 'id="recording-truncated"' in page, url
         assert f"?t={truncated_at:.1f}" in page and "16 KiB of each minute" in page
+
+
+def test_a_resumed_recording_goes_on_in_the_same_file_and_time_line(tmp_path) -> None:
+    """A parked session restored: no second header, and its events continue after the earlier ones, on the
+    wall-clock time line the header's timestamp starts (the parked hours included)."""
+    path = tmp_path / "f.cast"
+    w = AsciicastWriter(path, width=80, height=24, clock=FakeClock())
+    w.output(b"before parking\r\n")
+    w.marker("parked")
+    w.close()
+    header = json.loads(path.read_text().splitlines()[0])
+    header["timestamp"] -= 3600  # as if it had started an hour ago
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+
+    again = AsciicastWriter(path, width=80, height=24, resume=True)
+    again.marker("restored")
+    again.output(b"after\r\n")
+    again.close()
+    with open_from_url(str(path)) as cast:
+        events = list(cast.events())
+    assert [e[2] for e in events if e[1] == "m"] == ["parked", "restored"]
+    assert "".join(e[2] for e in events if e[1] == "o") == "before parking\r\nafter\r\n"
+    times = [e[0] for e in events]
+    assert times == sorted(times) and 3599 < times[-1] < 3700
+    assert sum(1 for line in path.read_text().splitlines() if line.startswith("{")) == 1
