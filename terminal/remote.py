@@ -55,6 +55,7 @@ def frame_message(payload: bytes) -> bytes:
 # socket is read exactly to the end of the first message, never beyond: what follows belongs to whoever the
 # connection is handed to.
 MAX_FDS = 4
+FIRST_MESSAGE_TIMEOUT = 30.0
 
 
 async def _readable(sock: socket.socket) -> None:
@@ -140,9 +141,10 @@ async def serve_raw(
                 log.warning("refused a connection from uid %d", peer_uid(conn))
                 conn.close()
                 return
-            msg, fds = await recv_raw(conn)
+            # A peer that connects and says nothing is not kept waiting on for ever (nor its descriptor).
+            msg, fds = await asyncio.wait_for(recv_raw(conn), FIRST_MESSAGE_TIMEOUT)
             await handle(conn, json.loads(msg), fds)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
             conn.close()
         except (ValueError, KeyError, TypeError, OSError) as exc:
             log.warning("bad request: %s", exc)
