@@ -101,6 +101,15 @@ def keeper_pids(session_id: str) -> list[int]:
     return found
 
 
+def hang_up(sock: socket.socket) -> None:
+    """End a connection that another task may be waiting on: shutdown wakes that task (it reads the end
+    and closes the socket itself). Closing it here instead would free its descriptor's number while the
+    waiting task still has it registered with the event loop: a new socket given the same number would
+    then have its registration removed by the old task's cleanup, and wait for ever."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def encode_args(args: tuple[Any, ...]) -> list[Any]:
     return [{"$dt": a.isoformat()} if isinstance(a, datetime) else a for a in args]
 
@@ -159,7 +168,7 @@ class Keeper:
     async def _adopt(self, conn: socket.socket) -> None:
         old, self.link = self.link, conn
         if old is not None:
-            old.close()
+            hang_up(old)
         live = self.host.get(self.session_id)
         state = "live" if live else ("opening" if self.session_id in self.host._opening else "none")
         reply = {
@@ -183,12 +192,13 @@ class Keeper:
         except (asyncio.IncompleteReadError, OSError, ValueError):
             pass
         self._link_lost(conn)
+        conn.close()  # here only: this task is the one waiting on it
 
     def _link_lost(self, conn: socket.socket) -> None:
         if self.link is not conn:
             return
         self.link = None
-        conn.close()
+        hang_up(conn)
         log.warning("session %s: the session host went away; keeping the shell", self.session_id)
         self._outage_begins()
 

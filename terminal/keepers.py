@@ -29,7 +29,7 @@ from typing import Any
 from sandbox import SandboxError
 from terminal import protocol
 from terminal.host import GONE, AttachRequest, OpenRequest, SessionHost
-from terminal.keeper import EVENTS, FINAL, address, decode_args, live_keepers
+from terminal.keeper import EVENTS, FINAL, address, decode_args, hang_up, live_keepers
 from terminal.remote import MAX_MESSAGE, frame_message, read_message, recv_raw, send_raw, serve_raw
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class KeeperHost(SessionHost):
             return None
         old = self.links.pop(sid, None)
         if old is not None:
-            old.close()
+            hang_up(old)  # its listener closes it
         self.links[sid] = sock
         lost = doc.get("lost_at")
         if lost is not None and doc.get("state") == "live":
@@ -192,7 +192,7 @@ class KeeperHost(SessionHost):
         """This process stops (a deploy, a restart): its keepers, and every session, go on without it."""
         self.stopping = True
         for sock in self.links.values():
-            sock.close()
+            hang_up(sock)  # each link's listener closes its own
         self.links.clear()
 
 
