@@ -28,6 +28,7 @@ from baselining.services.lifecycle import (
     baseline_session_open,
     baseline_session_pause,
     baseline_session_resume,
+    baseline_session_submit,
     baseline_sessions_park,
     clock_events,
 )
@@ -35,6 +36,7 @@ from tasks.models import Task
 from terminal.keeper import PLATFORM_REASON, instance_of, live_keepers
 from terminal.models import SessionStatus, TerminalSession
 from terminal.wsclient import TerminalClient
+from tests.conftest import REPO
 from tests.terminal.conftest import _server, keeper_pid, run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
@@ -200,10 +202,22 @@ def test_a_killed_session_host_loses_no_session(remote_server, suite) -> None:
         assert _state(s.pk) == SessionState.LIVE
 
 
-def test_restarting_every_platform_process_loses_no_keystroke(remote_server, suite) -> None:
-    """A deploy: the web process and then the session host stop (SIGTERM) and start again, one after the
-    other, while a contractor works. The shell is the same; what is typed after each reconnect arrives."""
+def test_restarting_every_platform_process_loses_no_keystroke(remote_server, worker, suite) -> None:
+    """A deploy: the web process, the session host and the Celery worker stop (SIGTERM) and start again, one
+    after the other, while a contractor works. The shell is the same; what is typed after each reconnect
+    arrives; the submission is then scored (through the adopted keeper) by the new worker."""
     ((user, s),) = _baseline_sessions(1)
+    workers = [worker]
+
+    def restart_worker() -> None:
+        if workers[-1] is None:  # no broker: jobs run in the process that queues them
+            return
+        workers[-1].terminate()
+        workers[-1].wait(timeout=60)
+        log = (remote_server.tmp / "worker.log").open("ab")
+        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-l", "info"]
+        env = remote_server.env()
+        workers.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log))
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
@@ -211,14 +225,16 @@ def test_restarting_every_platform_process_loses_no_keystroke(remote_server, sui
         await run(c, "sleep 9999 & export SAME=shell-1")
         assert s.terminal is not None
         pid = keeper_pid(s.terminal)
-        for restart in ("web", "host"):
+        for restart in ("web", "host", "worker"):
             offset = c.received
             if restart == "web":
                 await loop.run_in_executor(None, remote_server.stop_web)
                 await loop.run_in_executor(None, remote_server.start_web)
-            else:
+            elif restart == "host":
                 await loop.run_in_executor(None, remote_server.stop_host)
                 await loop.run_in_executor(None, remote_server.start_host)
+            else:
+                await loop.run_in_executor(None, restart_worker)
             await c.close()
             c = remote_server.client(s.terminal, user)
             c.base = offset
@@ -229,8 +245,16 @@ def test_restarting_every_platform_process_loses_no_keystroke(remote_server, sui
         assert keeper_pid(s.terminal) == pid  # the same keeper all along
         await c.close()
 
-    async_to_sync(scenario)()
-    assert _state(s.pk) == SessionState.LIVE
+    try:
+        async_to_sync(scenario)()
+        assert _state(s.pk) == SessionState.LIVE
+        session = BaselineSession.objects.get(pk=s.pk)
+        assert baseline_session_submit(session=session, submission="backup.dat")
+        wait_until(lambda: BaselineSession.objects.get(pk=s.pk).outcome == "success", timeout=120)
+    finally:
+        for proc in workers[1:]:
+            proc.terminate()
+            proc.wait(timeout=60)
 
 
 def test_a_keeper_answers_no_one_but_the_platform(remote_server, suite) -> None:
