@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection
+import select
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 User = Literal["root", "agent"]
 AGENT_UID = 1000
@@ -28,6 +29,29 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # never streams an endless file into the process that called it (and a session host's reply stays under
 # its socket's message limit, base64 included).
 MAX_EXEC_OUTPUT = 4 * 1024 * 1024
+
+
+def wait_ready(read: Iterable[int | Any], write: int | None, timeout: float) -> tuple[list[Any], bool]:
+    """Which of `read` (descriptors, or objects with fileno()) have something to read (or their end), and
+    whether `write` can take more (or is broken), within timeout seconds. poll(2), not select(2): a process
+    holding many sessions has descriptors numbered past 1024, which select() cannot watch
+    ("filedescriptor out of range in select()")."""
+    poller = select.poll()
+    watched = {}
+    for item in read:
+        fd = item if isinstance(item, int) else item.fileno()
+        watched[fd] = item
+        poller.register(fd, select.POLLIN)
+    if write is not None:
+        poller.register(write, select.POLLOUT)
+    events = dict(poller.poll(max(0.0, timeout) * 1000))
+    ready = [item for fd, item in watched.items() if events.get(fd, 0)]
+    return ready, write is not None and bool(events.get(write, 0))
+
+
+def readable(fd: int | Any, timeout: float) -> bool:
+    """Whether fd (or an object with fileno()) has something to read (or its end) within timeout seconds."""
+    return bool(wait_ready([fd], None, timeout)[0])
 
 
 class SandboxError(Exception):

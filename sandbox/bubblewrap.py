@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import select
 import shutil
 import signal
 import stat
@@ -48,6 +47,8 @@ from .base import (
     User,
     command_environ,
     home_of,
+    readable,
+    wait_ready,
 )
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,7 @@ def _read_until_eof_or(fd: int, marker: bytes, *, timeout: float) -> bytes:
     data = b""
     deadline = time.monotonic() + timeout
     while marker not in data:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        chunk = os.read(fd, 4096) if ready else b""
+        chunk = os.read(fd, 4096) if readable(fd, deadline - time.monotonic()) else b""
         if not chunk:
             break
         data += chunk
@@ -417,7 +417,7 @@ def _pump(proc: subprocess.Popen[bytes], data: bytes, cap: OutputCap, *, deadlin
         if exited_at is not None and now - exited_at > 2:
             break
         wait = min(deadline - now, 0.5 if exited_at is None else 0.1)
-        readable, writable, _ = select.select(list(streams), [writer] if writer is not None else [], [], wait)
+        ready, writable = wait_ready(list(streams), writer, wait)
         if writer is not None and writable:
             try:
                 view = view[os.write(writer, view[:65536]) :]
@@ -426,7 +426,7 @@ def _pump(proc: subprocess.Popen[bytes], data: bytes, cap: OutputCap, *, deadlin
             if not view:
                 proc.stdin.close()
                 writer = None
-        for fd in readable:
+        for fd in ready:
             chunk = os.read(fd, 65536)
             if chunk:
                 cap.add(streams[fd], chunk)

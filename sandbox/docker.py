@@ -30,7 +30,6 @@ import math
 import os
 import re
 import secrets
-import select
 import shutil
 import socket
 import struct
@@ -64,6 +63,7 @@ from .base import (
     User,
     command_environ,
     home_of,
+    readable,
 )
 
 log = logging.getLogger(__name__)
@@ -294,8 +294,7 @@ def _read_frames(raw: socket.socket, cap: OutputCap, *, deadline: float) -> None
         wait = deadline - time.monotonic()
         if wait <= 0:
             break
-        ready, _, _ = select.select([raw], [], [], wait)
-        if not ready:
+        if not readable(raw, wait):
             break
         chunk = memoryview(raw.recv(65536))
         if not chunk:
@@ -319,7 +318,7 @@ def _read_frames(raw: socket.socket, cap: OutputCap, *, deadline: float) -> None
 def _drain(raw: socket.socket, *, deadline: float) -> None:
     """Read and drop what is left of a stream until it ends (or the deadline)."""
     while (wait := deadline - time.monotonic()) > 0:
-        if not select.select([raw], [], [], wait)[0] or not raw.recv(65536):
+        if not readable(raw, wait) or not raw.recv(65536):
             return
 
 
