@@ -19,6 +19,7 @@ import fcntl
 import logging
 import mmap
 import os
+import resource
 import struct
 import subprocess
 import termios
@@ -897,6 +898,17 @@ def _provision(req: OpenRequest, backend: Backend | None) -> Sandbox:
     return sandbox
 
 
+def raise_descriptor_limit() -> int:
+    """A process holding sessions raises its soft limit of open descriptors to the hard one (each session
+    holds some: docs/terminal-protocol.md, Keepers); returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
+
+
 _HOST: SessionHost | None = None
 
 
@@ -904,5 +916,6 @@ def embedded_host() -> SessionHost:
     """The in-process session host (embedded mode), created on first use."""
     global _HOST
     if _HOST is None:
+        raise_descriptor_limit()
         _HOST = SessionHost()
     return _HOST

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import backend_from_config
-from terminal.host import SessionHost
+from terminal.host import SessionHost, raise_descriptor_limit
 from terminal.remote import MAX_MESSAGE, HostServer, SocketClient, recv_raw, send_raw, serve_raw
 
 log = logging.getLogger("terminal.keeper")
@@ -297,6 +297,7 @@ class Keeper:
 def main() -> int:
     """Read the configuration (JSON) from stdin, listen, fork away from the caller, say "ready" on stdout."""
     config = json.loads(sys.stdin.buffer.read())
+    raise_descriptor_limit()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(address(str(config["instance"]), str(config["session_id"])))

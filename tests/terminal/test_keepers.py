@@ -33,7 +33,7 @@ from baselining.services.lifecycle import (
     clock_events,
 )
 from tasks.models import Task
-from terminal.keeper import PLATFORM_REASON, instance_of, live_keepers
+from terminal.keeper import PLATFORM_REASON, instance_of, keeper_pids, live_keepers
 from terminal.models import SessionStatus, TerminalSession
 from terminal.wsclient import TerminalClient
 from tests.conftest import REPO
@@ -94,6 +94,12 @@ def test_a_killed_session_host_loses_no_session(remote_server, suite) -> None:
         for _, s in pairs:  # every clock runs
             await sync_to_async(wait_until)(lambda pk=s.pk: _state(pk) == SessionState.LIVE, 30)
         assert len(live_keepers(instance)) == SESSIONS
+        # Descriptors (issue 21): the session host holds a link per session; each keeper its own few.
+        assert remote_server.host is not None
+        host_fds = len(os.listdir(f"/proc/{remote_server.host.pid}/fd"))
+        keeper_fds = [len(os.listdir(f"/proc/{keeper_pids(str(s.terminal_id))[0]}/fd")) for _, s in pairs]
+        print(f"descriptors: session host {host_fds} for {SESSIONS} sessions; keepers {sorted(keeper_fds)}")
+        assert host_fds < 40 + 2 * SESSIONS and max(keeper_fds) <= 24
         # Session 0 prints a time stamp every 0.2 s, all through the outage.
         await clients[0].send_input("while true; do echo T=$(date +%s.%N); sleep 0.2; done\r")
         await clients[0].wait_for("T=", timeout=10)

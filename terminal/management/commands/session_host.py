@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox import SandboxError, backend_config
 from terminal.control import install_hooks
-from terminal.host import SessionHost
+from terminal.host import SessionHost, raise_descriptor_limit
 from terminal.keeper import instance_of
 from terminal.keepers import KeeperHost, KeeperHostServer, end_all
 from terminal.lifespan import reap_orphans
@@ -80,6 +80,7 @@ class Command(BaseCommand):
         await host.shutdown()
 
     async def _serve(self, path: Path) -> None:
+        raise_descriptor_limit()
         host = install_hooks(
             KeeperHost(
                 instance=instance_of(str(path)),
