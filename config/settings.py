@@ -235,6 +235,9 @@ SESSION_HOST_LISTEN = os.environ.get("SESSION_HOST_LISTEN", "")
 SESSION_HOST_SECRET = os.environ.get("SESSION_HOST_SECRET", "")
 SESSION_HOST_CAPACITY = int(os.environ.get("SESSION_HOST_CAPACITY", "100"))
 HOST_HEARTBEAT_SECONDS = float(os.environ.get("HOST_HEARTBEAT_SECONDS", "5"))
+# A session's provisioning and scoring go to the Celery queue of its machine ("host.NAME"), which that
+# machine's worker consumes (`celery worker -Q celery,host.NAME`): on, once every machine runs one.
+JOBS_ON_HOST_QUEUES = _env_bool("JOBS_ON_HOST_QUEUES", default=False)
 # A host whose heartbeat is older than this is down: its sessions' clocks pause (platform) until it is back.
 HOST_DOWN_AFTER = float(os.environ.get("HOST_DOWN_AFTER", "30"))
 # Default sandbox limits; a task's manifest resources (memory_gb, cpus, storage_gb) override them,

@@ -31,6 +31,7 @@ from terminal.host import OpenRequest, SessionHost, embedded_host
 from terminal.models import SandboxHost, SessionStatus, TerminalSession
 from terminal.remote import MAX_MESSAGE, frame_message, read_message
 from terminal.services import (
+    TryLaterError,
     terminal_disk_check,
     terminal_session_end,
     terminal_session_mark_live,
@@ -236,6 +237,24 @@ def prepare(session: Any) -> tuple[str, str] | None:
     if not settings.SESSION_HOST_SOCKET:
         return None
     return async_to_sync(remote_open)(open_request(session, 120, 32))
+
+
+def host_queue(name: str) -> str:
+    """The Celery queue of a sandbox machine's own worker (`celery worker -Q celery,host.NAME`)."""
+    return f"host.{name}"
+
+
+def job_queue(session: TerminalSession, *, place: bool = False) -> str | None:
+    """Where a session's jobs (provisioning, scoring) go: with JOBS_ON_HOST_QUEUES, the queue of its
+    machine, so the worker next to its sandbox runs them (place=True places a new session first); else, or
+    while it has no machine, None: the default queue."""
+    if not settings.JOBS_ON_HOST_QUEUES or not settings.SESSION_HOST_SOCKET:
+        return None
+    if place and session.host_id is None:
+        with contextlib.suppress(TryLaterError):
+            terminal_session_place(session=session, provides=backend_provides)
+    session.refresh_from_db(fields=["host"])
+    return host_queue(session.host.name) if session.host is not None else None
 
 
 def park(session_id: str) -> str | None:

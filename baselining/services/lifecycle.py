@@ -127,8 +127,8 @@ def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSessi
         locked.save(update_fields=["status"])
 
         def provision() -> None:
-            try:
-                provision_session.delay(session.pk)
+            try:  # on its machine's queue (JOBS_ON_HOST_QUEUES), placed now for that
+                provision_session.apply_async((session.pk,), queue=control.job_queue(terminal, place=True))
             except Exception:  # the broker is unreachable: the contractor's attach provisions instead
                 log.exception("could not queue the provisioning of session %s", session.pk)
 
@@ -407,11 +407,12 @@ def baseline_session_submit(*, session: BaselineSession, submission: str, at: da
         locked.working_seconds = clock.working_seconds(clock_events(locked), at)
         locked.save(update_fields=["submission", "submitted_at", "state", "working_seconds"])
         terminal_id, pk = str(locked.terminal_id), locked.pk
+        queue = control.job_queue(locked.terminal) if locked.terminal is not None else None
 
         def after() -> None:
             control.set_input(terminal_id, "submitted: scoring", marker="submit")
             try:
-                score_session.delay(pk)
+                score_session.apply_async((pk,), queue=queue)
             except Exception:  # the broker is unreachable: score here rather than leave it unscored
                 log.exception("could not queue the scoring of session %s; scoring in this process", pk)
                 score_session.apply(args=(pk,))

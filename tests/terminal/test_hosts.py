@@ -204,3 +204,47 @@ def test_sessions_spread_over_two_machines_drain_and_a_machine_going_down(two_ma
         assert len(on_b) == SESSIONS // 2 + 2
 
     async_to_sync(scenario)()
+
+
+def test_a_sessions_jobs_run_on_its_machines_worker(two_machines, suite, settings) -> None:
+    """With JOBS_ON_HOST_QUEUES a session's provisioning and scoring go to its machine's queue. With a
+    broker (CI) the only worker running consumes machine-b's queue alone: had a job gone to the default
+    queue, nobody would run it and the session would neither be ready before its owner attaches nor be
+    scored. (Without a broker the jobs run in the process that queues them.)"""
+    server, _ = two_machines
+    settings.JOBS_ON_HOST_QUEUES = True
+    wait_until(lambda: SandboxHost.objects.count() == 2, timeout=30)
+    sandbox_host_drain(name="machine-a")
+    worker = None
+    log = server.tmp / "worker-b.log"
+    if settings.REDIS_URL:
+        env = server.env()
+        celery = [sys.executable, "-m", "celery", "-A", "config"]
+        subprocess.run([*celery, "purge", "-f", "-Q", "celery,host.machine-b"], cwd=REPO, env=env, check=True)
+        cmd = [*celery, "worker", "--pool", "solo", "-Q", "host.machine-b", "-n", "b@%h", "-l", "info"]
+        worker = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    try:
+        ((user, s),) = _baseline_sessions(1, "routed")
+        assert s.terminal is not None
+        terminal_id = s.terminal.pk
+        wait_until(lambda: TerminalSession.objects.get(pk=terminal_id).status == "live", timeout=120)
+        assert TerminalSession.objects.filter(pk=terminal_id, host__name="machine-b").exists()
+
+        async def work() -> None:
+            c = await server.shell(s.terminal, user)
+            await run(c, "ls keys | head -1")
+            await c.close()
+
+        async_to_sync(work)()
+        wait_until(lambda: BaselineSession.objects.get(pk=s.pk).state == "live", timeout=30)
+        from baselining.services.lifecycle import baseline_session_submit
+
+        assert baseline_session_submit(session=BaselineSession.objects.get(pk=s.pk), submission="backup.dat")
+        wait_until(lambda: BaselineSession.objects.get(pk=s.pk).outcome == "success", timeout=120)
+        if worker is not None:
+            text = log.read_text()
+            assert "baselining.provision_session" in text and "baselining.score_session" in text
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
