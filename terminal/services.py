@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from tasks.models import TaskVersion
@@ -183,15 +183,18 @@ def terminal_session_place(*, session: TerminalSession, provides: Any) -> Sandbo
     fresh = timezone.now() - timedelta(seconds=settings.HOST_DOWN_AFTER)
     needs = {n for n in session.task_version.needs if not n.startswith("env:")}
     with transaction.atomic():
-        hosts = list(
-            SandboxHost.objects.select_for_update()
-            .filter(heartbeat_at__gte=fresh, draining=False)
-            .annotate(load=Count("sessions", filter=Q(sessions__status__in=OPEN_STATUSES)))
+        # The candidates are locked (two placements at once do not both take a last place); their loads
+        # are counted apart (PostgreSQL allows no FOR UPDATE with GROUP BY).
+        hosts = list(SandboxHost.objects.select_for_update().filter(heartbeat_at__gte=fresh, draining=False))
+        loads = dict(
+            TerminalSession.objects.filter(host__in=hosts, status__in=OPEN_STATUSES)
+            .values_list("host")
+            .annotate(n=Count("pk"))
         )
-        fits = [h for h in hosts if h.load < h.capacity and needs <= set(provides(h.backend))]
+        fits = [h for h in hosts if loads.get(h.pk, 0) < h.capacity and needs <= set(provides(h.backend))]
         if not fits:
             raise NoRoomError(ERR_NO_ROOM)
-        host = min(fits, key=lambda h: (h.load / max(h.capacity, 1), h.load, h.name))
+        host = min(fits, key=lambda h: (loads.get(h.pk, 0) / max(h.capacity, 1), loads.get(h.pk, 0), h.name))
         TerminalSession.objects.filter(pk=session.pk, host__isnull=True).update(host=host)
     session.refresh_from_db(fields=["host"])
     return session.host

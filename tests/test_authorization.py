@@ -100,6 +100,12 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "B": 403,
             "staff": 200,
         },
+        ("post", "/terminal/hosts/no-such-machine/drain/", "terminal/hosts/<str:name>/drain/"): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 404,  # staff may drain; this machine is not registered
+        },
         ("get", f"/terminal/sessions/{s.terminal_id}/", "terminal/sessions/<uuid:session_id>/"): {
             "anonymous": LOGIN,
             "A": 200,

@@ -168,6 +168,8 @@ def test_sessions_spread_over_two_machines_drain_and_a_machine_going_down(two_ma
 
         # machine-b's session host stops: after HOST_DOWN_AFTER its sessions' clocks pause (platform) from
         # its last heartbeat; machine-a's run on, untouched. Its shells live on in their keepers.
+        for _, s in pairs:  # every clock runs (its start is recorded by the host from the keeper's event)
+            await db(wait_until)(lambda pk=s.pk: BaselineSession.objects.get(pk=pk).state == "live", 30)
         seen = [len(c.statuses) for c in clients]
         await loop.run_in_executor(None, b.kill)
         await asyncio.sleep(settings.HOST_DOWN_AFTER + 1)
