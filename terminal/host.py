@@ -424,9 +424,7 @@ class LiveSession:
     def _shell_exited(self, pty: Pty) -> None:
         if pty is not self.pty or self.ended or self.parking:
             return
-        if self.proc and self.proc.poll() is None:  # the copier died first: never wait on a live shell
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, 9)
+        self.kill_shell()  # the copier may have died first: never wait on a live shell
         status = self.proc.wait() if self.proc else -1
         self._close_pty()
         now = time.monotonic()
@@ -440,6 +438,12 @@ class LiveSession:
             self.spawn_shell()
         except (SandboxError, OSError) as exc:
             self.host.spawn(self.host.close(self.id, f"could not start a new shell: {exc}"))
+
+    def kill_shell(self) -> None:
+        """Kill the shell's process group, if it still runs."""
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, 9)
 
     def _close_pty(self) -> None:
         self._stop_reading()  # first: it unregisters the pipe from the loop
@@ -729,9 +733,7 @@ class SessionHost:
         session.input_reason = PARKED
         session.recorder.marker("parked")
         session.recorder.flush()
-        if session.proc and session.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(session.proc.pid, 9)
+        session.kill_shell()
         session._close_pty()
         loop = asyncio.get_running_loop()
         try:
@@ -762,9 +764,7 @@ class SessionHost:
         session.recorder.close()
         if session._flush_handle:
             session._flush_handle.cancel()
-        if session.proc and session.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(session.proc.pid, 9)
+        session.kill_shell()
         session._close_pty()
         loop = asyncio.get_running_loop()
         # The sandbox goes first: a client that stopped reading must not keep it alive.

@@ -24,7 +24,6 @@ the platform's own user (or root) may connect (SO_PEERCRED).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import json
@@ -234,41 +233,33 @@ class Keeper:
         if op == "adopt":
             await self._adopt(conn)
             return
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=MAX_MESSAGE, loop=loop)
-        transport, protocol = await loop.connect_accepted_socket(
-            lambda: asyncio.StreamReaderProtocol(reader), conn
-        )
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        try:
-            await self.server.dispatch(doc, reader, SocketClient(writer))
-        finally:
-            writer.close()
+        await self._serve(conn, doc)
         if op == "close" and doc.get("now"):
             self.done.set()  # no host will come for the end event (`session_host --end-all`)
 
     async def _handover(self, conn: socket.socket, doc: dict[str, Any], fd: int) -> None:
         """A browser's connection, passed by the session host after it read the attach request: from here
         the frames go straight between it and this process."""
-        loop = asyncio.get_running_loop()
         client_sock = socket.socket(fileno=fd)
         client_sock.setblocking(False)
         with contextlib.suppress(OSError):
             await send_raw(conn, b'{"ok": true}')
         conn.close()
+        attach = {"op": "attach", "request": doc["request"]}
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            await self._serve(client_sock, attach)
+
+    async def _serve(self, sock: socket.socket, doc: dict[str, Any]) -> None:
+        """Serve one connection whose first request, doc, has been read (exactly: the session host reads a
+        raw socket to the end of the request and no further) with this keeper's HostServer."""
+        loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=MAX_MESSAGE, loop=loop)
-        prefix = base64.b64decode(doc.get("prefix") or "")
-        if prefix:
-            reader.feed_data(prefix)
         transport, protocol = await loop.connect_accepted_socket(
-            lambda: asyncio.StreamReaderProtocol(reader), client_sock
+            lambda: asyncio.StreamReaderProtocol(reader), sock
         )
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         try:
-            attach = {"op": "attach", "request": doc["request"]}
-            await self.server.dispatch(attach, reader, SocketClient(writer))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            await self.server.dispatch(doc, reader, SocketClient(writer))
         finally:
             writer.close()
 

@@ -213,12 +213,10 @@ def baseline_session_resume_after_flag(*, session: BaselineSession) -> None:
         baseline_session_resume(session=session)
 
 
-def _live_session_for_terminal(terminal_session_id: Any) -> BaselineSession | None:
-    return (
-        BaselineSession.objects.filter(terminal_id=terminal_session_id, state=SessionState.LIVE)
-        .select_related("terminal")
-        .first()
-    )
+def _live_session_for_terminal(terminal_session_id: Any, *, lock: bool = False) -> BaselineSession | None:
+    live = BaselineSession.objects.filter(terminal_id=terminal_session_id, state=SessionState.LIVE)
+    # (locked: its row alone; PostgreSQL locks no nullable side of an outer join)
+    return (live.select_for_update() if lock else live.select_related("terminal")).first()
 
 
 def baseline_session_auto_pause(
@@ -272,7 +270,7 @@ def baseline_session_platform_outage(*, terminal_session_id: Any, since: datetim
     stretch, reason platform. Input was refused by the keeper meanwhile, so nothing is asked of the session
     host here. A clock paused or ended for another reason is left as it is."""
     with transaction.atomic():
-        session = _locked_live_session(terminal_session_id)
+        session = _live_session_for_terminal(terminal_session_id, lock=True)
         if session is None:
             return False
         events = clock_events(session)
@@ -329,14 +327,6 @@ def baseline_sessions_park(*, now: datetime | None = None) -> list[int]:
         except SandboxError as exc:
             log.warning("could not park session %s: %s", session.pk, exc)
     return parked
-
-
-def _locked_live_session(terminal_session_id: Any) -> BaselineSession | None:
-    return (
-        BaselineSession.objects.select_for_update()
-        .filter(terminal_id=terminal_session_id, state=SessionState.LIVE)
-        .first()
-    )
 
 
 def submission_limit() -> int:
