@@ -22,6 +22,9 @@ class BaseliningConfig(AppConfig):
             receivers.on_terminal_platform_down, dispatch_uid="baselining.platform_down"
         )
         signals.session_parked.connect(receivers.on_terminal_parked, dispatch_uid="baselining.parked")
+        signals.session_start_failed.connect(
+            receivers.on_terminal_start_failed, dispatch_uid="baselining.start_failed"
+        )
         from baselining.services.flags import flag_fixed
 
         flag_fixed.connect(receivers.on_flag_fixed, dispatch_uid="baselining.invalidate")

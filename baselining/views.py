@@ -42,6 +42,7 @@ from baselining.services.lifecycle import (
     baseline_session_pause_for_flag,
     baseline_session_resume,
     baseline_session_resume_after_flag,
+    baseline_session_retry,
     baseline_session_submit,
     clock_events,
 )
@@ -209,6 +210,10 @@ def _resume(request: HttpRequest, session: BaselineSession) -> None:
     baseline_session_resume(session=session)
 
 
+def _retry(request: HttpRequest, session: BaselineSession) -> None:
+    baseline_session_retry(session=session)
+
+
 def _submit(request: HttpRequest, session: BaselineSession) -> None:
     if not baseline_session_submit(session=session, submission=request.POST.get("submission", "")):
         messages.info(request, "Already submitted.")
@@ -268,6 +273,7 @@ def _survey(request: HttpRequest, session: BaselineSession) -> None:
 SESSION_ACTIONS: dict[str, Callable[[HttpRequest, BaselineSession], HttpResponse | None]] = {
     "pause": _pause,
     "resume": _resume,
+    "retry": _retry,
     "submit": _submit,
     "give-up": _give_up,
     "intermediate": _intermediate,

@@ -288,15 +288,18 @@ async def bench_terminado(echoes: int, big: Path, runs: int) -> dict[str, float]
 
 # -- ours: the whole stack ---------------------------------------------------------------------------
 def start_platform(
-    tmp: Path, remote: bool, in_process: bool = False
+    tmp: Path, remote: bool, in_process: bool = False, database_url: str = ""
 ) -> tuple[list[subprocess.Popen[bytes]], str, str, str]:
-    """The platform on SQLite in tmp: uvicorn, and with remote, its own session host process (production's
-    shape: the web process relays frames to the host over a Unix socket). The first process is the web."""
+    """The platform on SQLite in tmp (or on database_url): uvicorn, and with remote, its own session host
+    process (production's shape: the web process relays frames to the host over a Unix socket). The first
+    process is the web."""
     data = tmp / ("data-in-process" if in_process else "data-remote" if remote else "data")
     env = dict(os.environ, DATA_DIR=str(data), DJANGO_SETTINGS_MODULE="config.settings")
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     env.pop("SESSION_HOST_SOCKET", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
     procs: list[subprocess.Popen[bytes]] = []
     py = sys.executable
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)

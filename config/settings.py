@@ -228,12 +228,16 @@ MIN_FREE_DISK_MB = int(os.environ.get("MIN_FREE_DISK_MB", "1024"))
 SESSION_HOST_SOCKET = os.environ.get("SESSION_HOST_SOCKET", "")
 # Several sandbox machines (docs/deployment.md): each session host registers itself under this name, also
 # listens on SESSION_HOST_LISTEN ("HOST:PORT", for web processes and workers on other machines), and
-# takes at most SESSION_HOST_CAPACITY live sessions. Every connection but the Unix socket's must carry
-# SESSION_HOST_SECRET (the same on every machine of the platform).
+# takes at most SESSION_HOST_CAPACITY live (and starting) sessions: placement and the host itself refuse
+# the next one with a message and the page retries (docs/deployment.md, Sizing). Every connection but the
+# Unix socket's must carry SESSION_HOST_SECRET (the same on every machine of the platform).
 SESSION_HOST_NAME = os.environ.get("SESSION_HOST_NAME", "") or socket.gethostname()
 SESSION_HOST_LISTEN = os.environ.get("SESSION_HOST_LISTEN", "")
 SESSION_HOST_SECRET = os.environ.get("SESSION_HOST_SECRET", "")
-SESSION_HOST_CAPACITY = int(os.environ.get("SESSION_HOST_CAPACITY", "100"))
+SESSION_HOST_CAPACITY = int(os.environ.get("SESSION_HOST_CAPACITY", "300"))
+# Sandboxes started at once on one machine, the rest queued in order (the page shows each its place);
+# 0: one per core (a start is mostly CPU).
+SANDBOX_START_CONCURRENCY = int(os.environ.get("SANDBOX_START_CONCURRENCY", "0"))
 HOST_HEARTBEAT_SECONDS = float(os.environ.get("HOST_HEARTBEAT_SECONDS", "5"))
 # A session's provisioning and scoring go to the Celery queue of its machine ("host.NAME"), which that
 # machine's worker consumes (`celery worker -Q celery,host.NAME`): on, once every machine runs one.

@@ -27,7 +27,7 @@ from sandbox import ExecResult, Sandbox, SandboxError, backend_provides
 from sandbox.base import MAX_EXEC_OUTPUT, User
 from tasks.services.environment import sandbox_spec, task_sandbox_check
 from terminal import signals
-from terminal.host import OpenRequest, SessionHost, embedded_host
+from terminal.host import OpenRequest, SessionHost, embedded_host, start_slots
 from terminal.models import SandboxHost, SessionStatus, TerminalSession
 from terminal.remote import MAX_MESSAGE, frame_message, read_message
 from terminal.services import (
@@ -101,6 +101,8 @@ def install_hooks[H: SessionHost](host: H) -> H:
             hooks.append(hook)
     host.idle_after = settings.IDLE_PAUSE_AFTER
     host.disconnect_grace = settings.DISCONNECT_PAUSE_AFTER
+    host.capacity = settings.SESSION_HOST_CAPACITY
+    host.start_queue.slots = settings.SANDBOX_START_CONCURRENCY or start_slots()
     return host
 
 

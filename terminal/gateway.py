@@ -69,6 +69,8 @@ class Gateway(abc.ABC):
                 await control.mark_failed(str(session.id), GONE)
             else:
                 reason = session.end_reason or reason
+                if session.status == SessionStatus.FAILED:
+                    state = "failed"
         await self.refuse(state, reason)
         return False
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import logging
 import mmap
@@ -24,7 +25,7 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +54,114 @@ Role = Literal["owner", "watcher"]
 # Sandboxes are started from these long-lived threads: bwrap dies with the thread that forked its
 # launcher (PR_SET_PDEATHSIG), so never from a short-lived one. The pool's threads live as long as the host.
 _SANDBOX_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox")
+
+# Errors of the machine, not of the task: the session is refused for now ("unavailable": nothing started,
+# the browser retries), never failed.
+RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOSPC, errno.EAGAIN, errno.EDQUOT}
+HOST_FULL = (
+    "this machine is running as many sessions as it may ({n}); please wait a few minutes, the page retries "
+    "by itself"
+)
+OUT_OF_RESOURCES = (
+    "the platform is short of {what} right now; please wait a few minutes, the page retries by itself"
+)
+
+
+class Unavailable(Exception):
+    """The session cannot start here now (the host is full, the machine is out of descriptors or memory);
+    nothing was started and the session may be opened again later."""
+
+
+class StartQueue:
+    """Sandbox starts, first come first served, at most `slots` at once (a burst of Start presses queues
+    instead of sharing the CPU until every start is slow); whoever waits can be told their place."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = max(1, slots)
+        self.running = 0  # starts under way
+        self.waiting: list[tuple[str, asyncio.Future[None]]] = []
+
+    def position(self, key: str) -> int:
+        """1 for the next to start, 2 after it, ...; 0 when starting (or not queued)."""
+        for i, (k, _) in enumerate(self.waiting):
+            if k == key:
+                return i + 1
+        return 0
+
+    async def acquire(self, key: str) -> None:
+        """Wait for a turn (cancelled: the place is given up, or the turn passed on if it had come)."""
+        if self.running < self.slots and not self.waiting:
+            self.running += 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append((key, granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.release()
+            else:
+                self.waiting = [(k, f) for k, f in self.waiting if f is not granted]
+            raise
+
+    def release(self) -> None:
+        self.running -= 1
+        while self.waiting and self.running < self.slots:
+            _, granted = self.waiting.pop(0)
+            if not granted.done():
+                self.running += 1
+                granted.set_result(None)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        await self.acquire(key)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def tell(
+        self, key: str, waiting: asyncio.Future[Any], send: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Until `waiting` is done: while `key` waits for its turn, tell the client its place."""
+        told = 0
+        while True:
+            place = 0 if waiting.done() else self.position(key)
+            if place != told:
+                doc = {"state": "queued", "position": place} if place else {"state": "starting"}
+                await send(protocol.status_frame({**doc, "input": False}))
+                told = place
+            if waiting.done():
+                return
+            await asyncio.wait({waiting}, timeout=0.25)
+
+    async def turn_telling(self, key: str, send: Callable[[bytes], Awaitable[None]]) -> None:
+        """acquire(), telling the waiting client its place (status frames) while it waits."""
+        acquiring = asyncio.ensure_future(self.acquire(key))
+        try:
+            await asyncio.sleep(0)  # in the line (or started) before the first word
+            await self.tell(key, acquiring, send)
+            await acquiring
+        except BaseException:
+            if acquiring.done() and not acquiring.cancelled() and acquiring.exception() is None:
+                self.release()
+            else:
+                acquiring.cancel()
+            raise
+
+
+def start_slots() -> int:
+    """How many sandboxes start at once by default: one per core (each start is mostly CPU)."""
+    return os.cpu_count() or 2
+
+
+def unavailable_for(exc: BaseException) -> Unavailable | None:
+    """The refusal for an error that is the machine's (out of descriptors, memory, disk), else None."""
+    if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+        what = {errno.EMFILE: "open files", errno.ENFILE: "open files", errno.ENOSPC: "disk space",
+                errno.EDQUOT: "disk space"}.get(exc.errno or 0, "memory")  # fmt: skip
+        return Unavailable(OUT_OF_RESOURCES.format(what=what))
+    return None
 
 
 class Client(Protocol):
@@ -614,6 +723,10 @@ class SessionHost:
         self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended_while_opening: set[str] = set()
+        self.capacity = (
+            0  # the most live (and starting) sessions it takes; 0: no limit (SESSION_HOST_CAPACITY)
+        )
+        self.start_queue = StartQueue(start_slots())
 
     def spawn(self, coro: Any) -> None:
         """Run a coroutine in the background, keeping a reference until it is done."""
@@ -626,7 +739,12 @@ class SessionHost:
         live = self.get(req.session_id)
         if live is None and req.open is not None:
             await client.send_frame(protocol.status_frame({"state": "starting", "input": False}))
-            refusal = await self.open_request(req.open)
+            opening = asyncio.ensure_future(self.open_request(req.open))
+            try:
+                await self.start_queue.tell(req.session_id, opening, client.send_frame)
+                refusal = await opening
+            finally:
+                opening.cancel()  # (the opening itself goes on, shielded: see open())
             if refusal is not None:
                 return refusal
             live = self.get(req.session_id)
@@ -641,14 +759,32 @@ class SessionHost:
                     await attached(req.session_id, datetime.now(UTC))
         return att
 
+    def open_count(self) -> int:
+        """Sessions live or starting here (what capacity bounds)."""
+        return len(self.sessions) + len(self._opening)
+
     async def open_request(self, req: OpenRequest) -> tuple[str, str] | None:
-        """Provision without attaching (a job prepares the environment before the contractor arrives)."""
+        """Provision without attaching (a job prepares the environment before the contractor arrives).
+        A refusal is ("unavailable", why): nothing started, try later; or ("failed", why): this start
+        failed (recorded through on_failed). Either way the log names the real error."""
         if self.get(req.session_id) is not None:
             return None
         try:
             live = await self.open(req)
-        except SandboxError as exc:
-            reason = f"could not start the sandbox: {exc}"
+        except Unavailable as exc:
+            log.warning("session %s refused for now: %s", req.session_id, exc)
+            return ("unavailable", str(exc))
+        except Exception as exc:
+            refused = unavailable_for(exc)
+            if refused is not None:
+                log.error("session %s could not start, the machine is short: %r", req.session_id, exc)
+                return ("unavailable", str(refused))
+            if isinstance(exc, SandboxError):
+                log.warning("session %s could not start: %s", req.session_id, exc)
+                reason = f"could not start the sandbox: {exc}"
+            else:  # a bug of ours: the contractor is told what happened; the log has the traceback
+                log.exception("session %s could not start", req.session_id)
+                reason = f"the platform could not start the sandbox ({type(exc).__name__}: {exc})"
             for failed in self.on_failed:
                 await failed(req.session_id, reason)
             return ("failed", reason)
@@ -666,13 +802,16 @@ class SessionHost:
         if req.session_id in self.sessions:
             return self.sessions[req.session_id]
         if req.session_id not in self._opening:
+            if self.capacity and self.open_count() >= self.capacity:
+                raise Unavailable(HOST_FULL.format(n=self.capacity))
             self._opening[req.session_id] = asyncio.ensure_future(self._open(req))
         return await asyncio.shield(self._opening[req.session_id])
 
     async def _open(self, req: OpenRequest) -> LiveSession:
         loop = asyncio.get_running_loop()
         try:
-            sandbox = await loop.run_in_executor(_SANDBOX_THREADS, _provision, req, self.backend)
+            async with self.start_queue.turn(req.session_id):
+                sandbox = await loop.run_in_executor(_SANDBOX_THREADS, _provision, req, self.backend)
             session: LiveSession | None = None
             try:
                 if req.session_id in self._ended_while_opening:

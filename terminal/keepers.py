@@ -22,13 +22,22 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sandbox import SandboxError
 from terminal import protocol
-from terminal.host import GONE, AttachRequest, OpenRequest, SessionHost
+from terminal.host import (
+    GONE,
+    HOST_FULL,
+    AttachRequest,
+    OpenRequest,
+    SessionHost,
+    Unavailable,
+    unavailable_for,
+)
 from terminal.keeper import EVENTS, FINAL, address, decode_args, hang_up, live_keepers
 from terminal.remote import MAX_MESSAGE, frame_message, read_message, recv_raw, send_raw, serve_raw
 
@@ -54,7 +63,11 @@ class KeeperHost(SessionHost):
         self.links: dict[str, socket.socket] = {}
         self._finished: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._starting: dict[str, asyncio.Future[str]] = {}  # resolved by the keeper's first live/failed/end
         self.stopping = False
+
+    def open_count(self) -> int:
+        return len(set(self.links) | set(self._starting))
 
     # -- keepers ----------------------------------------------------------------------------------------
     async def adopt_all(self) -> list[str]:
@@ -120,6 +133,7 @@ class KeeperHost(SessionHost):
                 name = doc.get("event")
                 if name not in EVENTS:
                     continue
+                self._start_settled(sid, name, doc)
                 if name in FINAL:  # the keeper exits next: no request may go to it any more
                     self._finished.add(sid)
                     if self.links.get(sid) is sock:
@@ -139,19 +153,54 @@ class KeeperHost(SessionHost):
         self._locks.pop(sid, None)
         if self.stopping:
             return
+        self._start_settled(sid, "failed", {})
         log.error("session %s: %s", sid, KEEPER_DIED)
         for failed in self.on_failed:
             await _logged(failed(sid, KEEPER_DIED), sid, "failed")
 
+    def _start_settled(self, sid: str, event: str, doc: dict[str, Any]) -> None:
+        """A starting session's keeper said it is live, failed or ended: its turn to start is over."""
+        started = self._starting.get(sid)
+        if started is not None and not started.done() and event in ("live", "failed", "end"):
+            started.set_result(event)
+        if event == "failed" and doc:
+            log.error("session %s failed: %s", sid, (doc.get("args") or [""])[0])
+
     async def ensure(self, sid: str) -> None:
-        """The session's keeper, started if it has none, and linked to this host (SandboxError if not)."""
+        """The session's keeper, started if it has none, and linked to this host (SandboxError if not;
+        Unavailable when the machine is short of processes or descriptors)."""
         lock = self._locks.setdefault(sid, asyncio.Lock())
         async with lock:
             if sid in self.links:
                 return
-            await asyncio.get_running_loop().run_in_executor(None, self._start_keeper, sid)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._start_keeper, sid)
+            except OSError as exc:
+                short = unavailable_for(exc)
+                raise short or SandboxError(f"the session's keeper did not start: {exc}") from exc
             if await self.adopt(sid) is None:
                 raise SandboxError("the session's keeper started but does not answer")
+
+    @contextlib.asynccontextmanager
+    async def starting(self, sid: str, send: Any = None) -> AsyncIterator[asyncio.Future[str]]:
+        """A new session's start, in its turn (StartQueue: `send` is told the place while it waits), held
+        until its keeper says it is live, failed or ended (the future given), or START_TIMEOUT."""
+        if self.capacity and sid not in self._starting and self.open_count() >= self.capacity:
+            raise Unavailable(HOST_FULL.format(n=self.capacity))
+        started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._starting[sid] = started
+        try:
+            if send is None:
+                await self.start_queue.acquire(sid)
+            else:
+                await self.start_queue.turn_telling(sid, send)
+            try:
+                yield started
+            finally:
+                self.start_queue.release()
+        finally:
+            if self._starting.get(sid) is started:
+                del self._starting[sid]
 
     def _start_keeper(self, sid: str) -> None:
         config = {
@@ -295,41 +344,67 @@ class KeeperHostServer:
             conn.close()
 
     async def _open(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Provision a session (a job, before its contractor arrives): in its turn, as an attach."""
         req = OpenRequest.from_json(doc["request"])
         sid = _session_id(req.session_id)
+        if sid in self.host.links:
+            return await self.host.forward(sid, doc)
         try:
-            await self.host.ensure(sid)
+            async with self.host.starting(sid):
+                await self.host.ensure(sid)
+                return await self.host.forward(sid, doc)
+        except Unavailable as exc:
+            log.warning("session %s refused for now: %s", sid, exc)
+            return {"ok": False, "state": "unavailable", "reason": str(exc)}
         except SandboxError as exc:
-            return {"ok": False, "state": "failed", "reason": f"could not start the sandbox: {exc}"}
-        return await self.host.forward(sid, doc)
+            return {"ok": False, "state": "failed", "reason": await self._start_failed(sid, exc)}
+
+    async def _start_failed(self, sid: str, exc: Exception) -> str:
+        reason = f"could not start the sandbox: {exc}"
+        log.error("session %s: %s", sid, reason)
+        for failed in self.host.on_failed:
+            await _logged(failed(sid, reason), sid, "failed")
+        return reason
 
     async def _attach(self, conn: socket.socket, doc: dict[str, Any]) -> None:
         req = AttachRequest.from_json(doc["request"])
         sid = _session_id(req.session_id)
-        if sid not in self.host.links and req.open is not None:
-            await send_raw(conn, protocol.status_frame({"state": "starting", "input": False}))
-            try:
-                await self.host.ensure(sid)
-            except SandboxError as exc:
-                reason = f"could not start the sandbox: {exc}"
-                for failed in self.host.on_failed:
-                    await _logged(failed(sid, reason), sid, "failed")
-                await send_raw(conn, json.dumps({"ok": False, "state": "failed", "reason": reason}).encode())
-                return
-        if sid not in self.host.links:
-            await send_raw(conn, json.dumps({"ok": False, "state": "ended", "reason": GONE}).encode())
+        if sid in self.host.links or req.open is None:
+            await self._handover(conn, doc, sid)
             return
+        await send_raw(conn, protocol.status_frame({"state": "starting", "input": False}))
+        refusal: dict[str, Any]
         try:
-            keeper = await self.host._connect(sid)
-        except OSError:  # it ended a moment ago
-            await send_raw(conn, json.dumps({"ok": False, "state": "ended", "reason": GONE}).encode())
+            async with self.host.starting(sid, lambda frame: send_raw(conn, frame)) as started:
+                await self.host.ensure(sid)
+                if await self._handover(conn, doc, sid):  # the keeper starts the sandbox now: wait for it
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(started), req.open.method_timeout + 60)
             return
+        except Unavailable as exc:
+            log.warning("session %s refused for now: %s", sid, exc)
+            refusal = {"ok": False, "state": "unavailable", "reason": str(exc)}
+        except SandboxError as exc:
+            refusal = {"ok": False, "state": "failed", "reason": await self._start_failed(sid, exc)}
+        with contextlib.suppress(OSError):
+            await send_raw(conn, json.dumps(refusal).encode())
+
+    async def _handover(self, conn: socket.socket, doc: dict[str, Any], sid: str) -> bool:
+        """Pass the browser's connection to the session's keeper (False: it has none, and was told)."""
+        try:
+            if sid not in self.host.links:
+                raise ConnectionRefusedError
+            keeper = await self.host._connect(sid)
+        except OSError:  # none, or it ended a moment ago
+            await send_raw(conn, json.dumps({"ok": False, "state": "ended", "reason": GONE}).encode())
+            return False
         try:
             handover = {"op": "handover", "request": doc["request"]}
             await send_raw(keeper, json.dumps(handover).encode(), fd=conn.fileno())
             await asyncio.wait_for(recv_raw(keeper), 30)
         finally:
             keeper.close()
+        return True
 
     async def close(self) -> None:
         for task in self.serving:

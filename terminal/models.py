@@ -67,6 +67,9 @@ class TerminalSession(models.Model):
         SandboxHost, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
     )
     parked_image = models.CharField(max_length=100, blank=True)  # the snapshot while parked
+    # Each time its sandbox could not start: [{"at": ISO time, "reason": ..., "host": machine}] (staff see
+    # them; the owner may try again, terminal_session_retry).
+    start_failures = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

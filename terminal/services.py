@@ -116,15 +116,41 @@ def terminal_session_recording_truncated(*, session_id: Any, at: float) -> None:
 
 
 def terminal_session_end(*, session_id: Any, reason: str, failed: bool = False) -> None:
-    """Idempotent: the first end wins and keeps its reason."""
+    """Idempotent: the first end wins and keeps its reason. A new session that fails could not start: the
+    failure is kept in start_failures (signal session_start_failed), and its owner may try again."""
     with transaction.atomic():
         s = TerminalSession.objects.select_for_update().filter(pk=session_id).first()
         if s is None or s.status in (SessionStatus.ENDED, SessionStatus.FAILED):
             return
+        fields = ["status", "ended_at", "end_reason"]
+        if failed and s.status == SessionStatus.NEW:
+            host = settings.SESSION_HOST_NAME  # the one machine, unless the session was placed
+            if s.host_id is not None:
+                host = SandboxHost.objects.filter(pk=s.host_id).values_list("name", flat=True).first() or host
+            s.start_failures = [
+                *s.start_failures,
+                {"at": timezone.now().isoformat(), "reason": reason, "host": host},
+            ]
+            fields.append("start_failures")
+            transaction.on_commit(
+                lambda: signals.session_start_failed.send(
+                    sender=TerminalSession, session_id=s.pk, reason=reason
+                )
+            )
         s.status = SessionStatus.FAILED if failed else SessionStatus.ENDED
         s.ended_at = timezone.now()
         s.end_reason = reason[:300]
-        s.save(update_fields=["status", "ended_at", "end_reason"])
+        s.save(update_fields=fields)
+
+
+def terminal_session_retry(*, session_id: Any) -> bool:
+    """A session whose sandbox could not start is new again (its machine chosen afresh; its failures kept).
+    False if it is not such a session (it ran, or it did not fail)."""
+    return bool(
+        TerminalSession.objects.filter(
+            pk=session_id, status=SessionStatus.FAILED, started_at__isnull=True
+        ).update(status=SessionStatus.NEW, ended_at=None, end_reason="", host=None)
+    )
 
 
 # --- Sandbox machines: registration, heartbeat, placement, draining, outages ------------------------------

@@ -20,3 +20,5 @@ session_platform_outage = Signal()
 session_platform_down = Signal()
 # A long-paused session was parked: its files kept, its sandbox gone (kwargs session_id, at).
 session_parked = Signal()
+# A new session's sandbox could not start; it may be tried again (kwargs session_id, reason).
+session_start_failed = Signal()

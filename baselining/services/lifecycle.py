@@ -43,7 +43,7 @@ from tasks.family_runner import MethodFailure
 from tasks.services.environment import task_score
 from terminal import control
 from terminal.models import SessionStatus as TerminalStatus
-from terminal.services import TryLaterError, terminal_session_create
+from terminal.services import TryLaterError, terminal_session_create, terminal_session_retry
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ ERR_ALREADY_SUBMITTED = "the session has already been submitted"
 ERR_REASON = "say why you give up"
 ERR_NOT_YOURS = "this is not your assignment"
 ERR_ONE_LIVE = "finish your current session first: one live session at a time"
+ERR_NO_RETRY = "only a session whose sandbox could not start can be tried again"
 ERR_RESTORE = "your parked session could not be brought back yet, please try again in a moment"
 SUBMISSION_FILE = "/home/agent/submission.txt"
 # Why ~/submission.txt was not taken: the contractor reads these, the clock keeps running, nothing is stored.
@@ -125,15 +126,53 @@ def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSessi
         session = BaselineSession.objects.create(assignment=locked, terminal=terminal)
         locked.status = AssignmentStatus.IN_PROGRESS
         locked.save(update_fields=["status"])
-
-        def provision() -> None:
-            try:  # on its machine's queue (JOBS_ON_HOST_QUEUES), placed now for that
-                provision_session.apply_async((session.pk,), queue=control.job_queue(terminal, place=True))
-            except Exception:  # the broker is unreachable: the contractor's attach provisions instead
-                log.exception("could not queue the provisioning of session %s", session.pk)
-
-        transaction.on_commit(provision)
+        _provision_on_commit(session)
         return session
+
+
+def _provision_on_commit(session: BaselineSession) -> None:
+    """Once committed, a job prepares the session's sandbox (on its machine's queue with
+    JOBS_ON_HOST_QUEUES, placed now for that); without a broker the contractor's attach does it."""
+    terminal = session.terminal
+    if terminal is None:
+        return
+
+    def provision() -> None:
+        try:
+            provision_session.apply_async((session.pk,), queue=control.job_queue(terminal, place=True))
+        except Exception:
+            log.exception("could not queue the provisioning of session %s", session.pk)
+
+    transaction.on_commit(provision)
+
+
+def baseline_session_start_failed(*, terminal_session_id: Any, reason: str) -> None:
+    """The sandbox could not start: the session shows why and offers a retry; the clock never started."""
+    with transaction.atomic():
+        locked = (
+            BaselineSession.objects.select_for_update()
+            .filter(terminal_id=terminal_session_id, state=SessionState.CREATED)
+            .first()
+        )
+        if locked is not None:
+            locked.state = SessionState.FAILED
+            locked.scoring_error = reason
+            locked.save(update_fields=["state", "scoring_error"])
+
+
+def baseline_session_retry(*, session: BaselineSession) -> None:
+    """Try again after the sandbox could not start (the earlier failures stay on the terminal session for
+    staff): the session is created again and its sandbox prepared anew."""
+    with transaction.atomic():
+        locked = BaselineSession.objects.select_for_update().get(pk=session.pk)
+        if locked.state != SessionState.FAILED or clock_events(locked) or locked.terminal_id is None:
+            raise SessionError(ERR_NO_RETRY)
+        if not terminal_session_retry(session_id=locked.terminal_id):
+            raise SessionError(ERR_NO_RETRY)
+        locked.state = SessionState.CREATED
+        locked.scoring_error = ""
+        locked.save(update_fields=["state", "scoring_error"])
+        _provision_on_commit(locked)
 
 
 def baseline_session_provision(*, session_id: int) -> str:
@@ -147,6 +186,8 @@ def baseline_session_provision(*, session_id: int) -> str:
         return str(exc)  # low on disk, no room: the session stays CREATED; the owner's attach tries again
     except SandboxError as exc:
         refusal = ("failed", str(exc))
+    if refusal is not None and refusal[0] == "unavailable":
+        return refusal[1]  # the machine is full or short: as above
     if refusal is not None:
         with transaction.atomic():
             locked = BaselineSession.objects.select_for_update().get(pk=session_id)

@@ -16,6 +16,7 @@ from baselining.services.lifecycle import (
     baseline_session_parked,
     baseline_session_platform_down,
     baseline_session_platform_outage,
+    baseline_session_start_failed,
     baseline_session_started,
 )
 from terminal.models import TerminalSession
@@ -23,6 +24,10 @@ from terminal.models import TerminalSession
 
 def on_terminal_live(sender: type[TerminalSession], session_id: Any, at: datetime, **kwargs: Any) -> None:
     baseline_session_started(terminal_session_id=session_id, at=at)
+
+
+def on_terminal_start_failed(sender: Any, session_id: Any, reason: str, **kwargs: Any) -> None:
+    baseline_session_start_failed(terminal_session_id=session_id, reason=reason)
 
 
 def on_terminal_idle(sender: Any, session_id: Any, at: datetime, **kwargs: Any) -> None:

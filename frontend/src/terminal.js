@@ -47,7 +47,10 @@ export function mountTerminal(el, { url, statusEl, readOnly = false, onStatus = 
   }
   function render() {
     const parts = [conn];
-    if (state.state && state.state !== "live") parts.push(state.state + (state.reason ? `: ${state.reason}` : ""));
+    if (state.state === "queued") {
+      parts.push(`waiting to start your sandbox: ${state.position === 1 ? "you are next" : `number ${state.position} in line`}`);
+    } else if (state.state === "starting") parts.push("starting your sandbox");
+    else if (state.state && state.state !== "live") parts.push(state.state + (state.reason ? `: ${state.reason}` : ""));
     if (state.role === "watcher") parts.push("read-only");
     else if (state.state === "live" && !state.input) parts.push("input paused" + (state.reason ? `: ${state.reason}` : ""));
     if (state.clock_text) parts.push(state.clock_text);
