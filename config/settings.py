@@ -236,7 +236,7 @@ SESSION_HOST_LISTEN = os.environ.get("SESSION_HOST_LISTEN", "")
 SESSION_HOST_SECRET = os.environ.get("SESSION_HOST_SECRET", "")
 SESSION_HOST_CAPACITY = int(os.environ.get("SESSION_HOST_CAPACITY", "300"))
 # Sandboxes started at once on one machine, the rest queued in order (the page shows each its place);
-# 0: one per core (a start is mostly CPU).
+# 0: two per core (a start is mostly CPU, with waits).
 SANDBOX_START_CONCURRENCY = int(os.environ.get("SANDBOX_START_CONCURRENCY", "0"))
 HOST_HEARTBEAT_SECONDS = float(os.environ.get("HOST_HEARTBEAT_SECONDS", "5"))
 # A session's provisioning and scoring go to the Celery queue of its machine ("host.NAME"), which that
