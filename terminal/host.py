@@ -705,6 +705,8 @@ class SessionHost:
         # Hooks where the platform records what happened (the database lives outside this module).
         self.on_live: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
         self.on_failed: list[Callable[[str, str], Awaitable[None]]] = []
+        # A new session was refused for now (the machine is full or short): nothing started, nothing to record.
+        self.on_refused: list[Callable[[str, str], Awaitable[None]]] = []
         self.on_end: list[Callable[[str, str], Awaitable[None]]] = []
         # Activity the clock cares about: (session_id, time). Idle gives the last input's time.
         self.on_idle: list[Callable[[str, datetime], Awaitable[None]]] = []
@@ -773,13 +775,12 @@ class SessionHost:
             return None
         try:
             live = await self.open(req)
-        except Unavailable as exc:
-            log.warning("session %s refused for now: %s", req.session_id, exc)
-            return ("unavailable", str(exc))
         except Exception as exc:
-            refused = unavailable_for(exc)
+            refused = exc if isinstance(exc, Unavailable) else unavailable_for(exc)
             if refused is not None:
-                log.error("session %s could not start, the machine is short: %r", req.session_id, exc)
+                log.warning("session %s refused for now: %r", req.session_id, exc)
+                for hook in self.on_refused:
+                    await hook(req.session_id, str(refused))
                 return ("unavailable", str(refused))
             if isinstance(exc, SandboxError):
                 log.warning("session %s could not start: %s", req.session_id, exc)

@@ -56,8 +56,9 @@ EVENTS = (
     "owner_attached",
     "recording_truncated",
     "parked",
+    "refused",
 )
-FINAL = ("end", "failed", "parked")
+FINAL = ("end", "failed", "parked", "refused")  # the keeper exits once its host has the event
 MAX_PENDING = 10_000
 
 

@@ -63,7 +63,8 @@ class KeeperHost(SessionHost):
         self.links: dict[str, socket.socket] = {}
         self._finished: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
-        self._starting: dict[str, asyncio.Future[str]] = {}  # resolved by the keeper's first live/failed/end
+        # resolved by the keeper's first live, failed, end or refused (a start's turn lasts until then)
+        self._starting: dict[str, asyncio.Future[str]] = {}
         self.stopping = False
 
     def open_count(self) -> int:
@@ -159,9 +160,9 @@ class KeeperHost(SessionHost):
             await _logged(failed(sid, KEEPER_DIED), sid, "failed")
 
     def _start_settled(self, sid: str, event: str, doc: dict[str, Any]) -> None:
-        """A starting session's keeper said it is live, failed or ended: its turn to start is over."""
+        """A starting session's keeper said it is live, failed, ended or refused: its turn to start is over."""
         started = self._starting.get(sid)
-        if started is not None and not started.done() and event in ("live", "failed", "end"):
+        if started is not None and not started.done() and event in ("live", "failed", "end", "refused"):
             started.set_result(event)
         if event == "failed" and doc:
             log.error("session %s failed: %s", sid, (doc.get("args") or [""])[0])
@@ -184,7 +185,7 @@ class KeeperHost(SessionHost):
     @contextlib.asynccontextmanager
     async def starting(self, sid: str, send: Any = None) -> AsyncIterator[asyncio.Future[str]]:
         """A new session's start, in its turn (StartQueue: `send` is told the place while it waits), held
-        until its keeper says it is live, failed or ended (the future given), or START_TIMEOUT."""
+        until its keeper says it is live, failed, ended or refused (the future given)."""
         if self.capacity and sid not in self._starting and self.open_count() >= self.capacity:
             raise Unavailable(HOST_FULL.format(n=self.capacity))
         started: asyncio.Future[str] = asyncio.get_running_loop().create_future()

@@ -42,7 +42,9 @@ def test_the_page_says_why_and_offers_a_retry(page, embedded_server, users, make
     assert session.state == SessionState.FAILED and clock_events(session) == []
     assert len(session.terminal.start_failures) == 2
 
+    page.context.clear_cookies()
     login(page, embedded_server.url, "staff1", "x-staff-1")
+    page.wait_for_load_state()
     page.goto(f"{embedded_server.url}/terminal/sessions/")
     failures = page.locator(".start-failure")
     assert failures.count() == 2

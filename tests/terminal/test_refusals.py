@@ -219,3 +219,57 @@ def test_a_burst_of_starts_is_queued_and_each_is_told_its_place(
             await c.close()
 
     async_to_sync(scenario)()
+
+
+def test_out_of_descriptors_is_a_refusal_for_now_and_a_bug_is_a_failure_with_its_traceback(
+    tmp_path, make_family, caplog
+) -> None:
+    """In one process, for real: the descriptor limit lowered to just above what is open, a start hits
+    EMFILE (refused for now: nothing recorded as failed, on_refused told); a backend that raises a plain
+    error is a failure whose log has the traceback."""
+    import os
+    import resource
+    import uuid
+
+    from sandbox import SandboxSpec
+    from terminal.host import OpenRequest, SessionHost
+
+    family = make_family("fdshort", BROKEN_START.replace("raise RuntimeError", "pass  #"))
+
+    def request() -> OpenRequest:
+        spec = SandboxSpec(family_dir=family, family_name="fdshort")
+        return OpenRequest(session_id=str(uuid.uuid4()), spec=spec, recording_path=tmp_path / "r.cast")
+
+    async def scenario() -> None:
+        host = SessionHost()
+        told: dict[str, list[str]] = {"failed": [], "refused": []}
+        for name in told:
+
+            async def hook(sid: str, reason: str, name: str = name) -> None:
+                told[name].append(reason)
+
+            getattr(host, f"on_{name}").append(hook)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 2, hard))
+        try:
+            refusal = await host.open_request(request())
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert refusal is not None and refusal[0] == "unavailable" and "open files" in refusal[1], refusal
+        assert told == {"failed": [], "refused": [refusal[1]]} and host.sessions == {}
+
+        class Broken:
+            def provision(self, spec: Any) -> Any:
+                raise ZeroDivisionError("a bug of ours")
+
+        host.backend = Broken()  # type: ignore[assignment]
+        failed = await host.open_request(request())
+        assert (
+            failed is not None and failed[0] == "failed" and "ZeroDivisionError: a bug of ours" in failed[1]
+        )
+        assert told["failed"] == [failed[1]]
+
+    caplog.set_level("WARNING", logger="terminal.host")
+    asyncio.run(scenario())
+    traced = [r for r in caplog.records if r.exc_info and "could not start" in r.getMessage()]
+    assert traced and traced[0].exc_info[0] is ZeroDivisionError  # type: ignore[index]
