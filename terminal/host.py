@@ -705,7 +705,7 @@ class SessionHost:
         # Hooks where the platform records what happened (the database lives outside this module).
         self.on_live: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
         self.on_failed: list[Callable[[str, str], Awaitable[None]]] = []
-        # A new session was refused for now (the machine is full or short): nothing started, nothing to record.
+        # A new session was refused for now (the machine full or short): nothing started, nothing to record.
         self.on_refused: list[Callable[[str, str], Awaitable[None]]] = []
         self.on_end: list[Callable[[str, str], Awaitable[None]]] = []
         # Activity the clock cares about: (session_id, time). Idle gives the last input's time.

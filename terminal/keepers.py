@@ -160,7 +160,7 @@ class KeeperHost(SessionHost):
             await _logged(failed(sid, KEEPER_DIED), sid, "failed")
 
     def _start_settled(self, sid: str, event: str, doc: dict[str, Any]) -> None:
-        """A starting session's keeper said it is live, failed, ended or refused: its turn to start is over."""
+        """A starting session's keeper said it is live, failed, ended or refused: its turn is over."""
         started = self._starting.get(sid)
         if started is not None and not started.done() and event in ("live", "failed", "end", "refused"):
             started.set_result(event)
