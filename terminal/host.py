@@ -779,8 +779,8 @@ class SessionHost:
             refused = exc if isinstance(exc, Unavailable) else unavailable_for(exc)
             if refused is not None:
                 log.warning("session %s refused for now: %r", req.session_id, exc)
-                for hook in self.on_refused:
-                    await hook(req.session_id, str(refused))
+                for refuse in self.on_refused:
+                    await refuse(req.session_id, str(refused))
                 return ("unavailable", str(refused))
             if isinstance(exc, SandboxError):
                 log.warning("session %s could not start: %s", req.session_id, exc)
@@ -791,8 +791,8 @@ class SessionHost:
             for failed in self.on_failed:
                 await failed(req.session_id, reason)
             return ("failed", reason)
-        for hook in self.on_live:
-            await hook(req.session_id, live.sandbox.fingerprint())
+        for went_live in self.on_live:
+            await went_live(req.session_id, live.sandbox.fingerprint())
         return None
 
     # -- lifecycle ------------------------------------------------------------------------------
