@@ -38,7 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.terminal import Keeper, cpu_seconds, keepers_of, start_platform  # noqa: E402
+from bench.terminal import Keeper, cpu_seconds, start_platform  # noqa: E402
 
 PROMPT_TIMEOUT = 120.0
 ECHO_TIMEOUT = 5.0
@@ -84,14 +84,29 @@ def comm(pid: int) -> str:
         return ""
 
 
-def platform_pids(procs: list[Any], session_ids: list[str], remote: bool) -> list[int]:
-    """The platform's processes: web, session host, each session's keeper, and their copiers (`cat`)."""
-    pids = [p.pid for p in procs]
-    if remote:
-        for sid in session_ids:
-            pids += [k.pid for k in keepers_of(sid)]
+def keeper_pids(session_ids: list[str]) -> list[int]:
+    """The keepers of these sessions, in one pass over /proc (one pass per session, for 300 sessions,
+    blocked this program's event loop long enough for the server to drop its connections)."""
+    wanted = {sid.encode() for sid in session_ids}
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"terminal.keeper" in raw and any(sid in raw for sid in wanted):
+                found.append(int(entry))
+    return found
+
+
+def platform_pids(procs: list[Any], session_ids: list[str], remote: bool) -> tuple[list[int], list[int]]:
+    """The platform's processes (web, session host, each session's keeper, and their copiers, `cat`), and
+    of those the keepers."""
+    keepers = keeper_pids(session_ids) if remote else []
+    pids = [p.pid for p in procs] + keepers
     copiers = [c for pid in pids for c in children(pid) if comm(c) in ("cat", "setpriv")]
-    return pids + copiers
+    return pids + copiers, keepers
 
 
 def fresh_database(base: str, name: str) -> str:
@@ -202,8 +217,9 @@ async def rung(n: int, remote: bool, seconds: float, tmp: Path, database_url: st
         t0 = time.perf_counter()
         while len(sample.prompt) + len(sample.errors) < n and time.perf_counter() - t0 < PROMPT_TIMEOUT + 10:
             await asyncio.sleep(0.2)
-        pids = platform_pids(procs, session_ids, remote)
-        keepers = [k for sid in session_ids for k in keepers_of(sid)] if remote else []
+        loop = asyncio.get_running_loop()
+        pids, keeper_list = await loop.run_in_executor(None, platform_pids, procs, session_ids, remote)
+        keepers = [Keeper(pid) for pid in keeper_list]
         cpu0 = sum(cpu_seconds(p) for p in pids if os.path.exists(f"/proc/{p}"))
         until[0] = time.perf_counter() + seconds
         t1 = time.perf_counter()

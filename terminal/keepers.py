@@ -21,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import SandboxError
+from sandbox.base import readable
 from terminal import protocol
 from terminal.host import (
     GONE,
@@ -52,6 +54,76 @@ def _session_id(value: object) -> str:
     return str(uuid.UUID(str(value)))
 
 
+def keeper_env() -> dict[str, str]:
+    """A keeper's environment: the session host's, but no Django (nothing in a keeper may reach for the
+    settings without failing loudly)."""
+    return {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+
+
+class Forker:
+    """The session host's keeper factory: `python -m terminal.keeper --forker` (terminal/keeper.py's
+    forker()), started on first use and again after it died; asked one keeper at a time (a JSON line out,
+    "ready" or "exists" back). Its keepers fork away from it: none of them is its child or the session
+    host's, and its end (stdin closed, with the session host) ends no session."""
+
+    TIMEOUT = 60.0
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = Path(log_dir)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with (self.log_dir / "forker.log").open("ab") as stderr:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "terminal.keeper", "--forker"],
+                    cwd=REPO,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    env=keeper_env(),
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        return self.proc
+
+    def spawn(self, config: dict[str, Any]) -> str:
+        """Ask for a keeper; its answer ("ready", "exists"), or OSError if the forker did not give one."""
+        with self.lock:
+            proc = self._running()
+            assert proc.stdin is not None and proc.stdout is not None  # noqa: S101  (pipes, as asked)
+            try:
+                proc.stdin.write(json.dumps(config).encode() + b"\n")
+                proc.stdin.flush()
+                if not readable(proc.stdout, self.TIMEOUT):
+                    raise TimeoutError("the keeper forker did not answer")
+                answer = proc.stdout.readline().decode().strip()
+            except OSError:
+                self._stop(proc)
+                raise
+            if not answer:
+                self._stop(proc)
+                raise ConnectionError(f"the keeper forker ended (exit {proc.poll()}; see its log)")
+            return answer
+
+    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.kill()
+        proc.wait()
+        self.proc = None
+
+    def close(self) -> None:
+        """Its end (it reads stdin to the end and exits); no keeper is touched."""
+        with self.lock:
+            if self.proc is not None and self.proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    self.proc.stdin.close()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=5)
+            self.proc = None
+
+
 class KeeperHost(SessionHost):
     """A session host whose sessions each live in a keeper process; it holds a link to each."""
 
@@ -66,6 +138,7 @@ class KeeperHost(SessionHost):
         # resolved by the keeper's first live, failed, end or refused (a start's turn lasts until then)
         self._starting: dict[str, asyncio.Future[str]] = {}
         self.stopping = False
+        self.forker = Forker(self.log_dir)
 
     def open_count(self) -> int:
         return len(set(self.links) | set(self._starting))
@@ -186,10 +259,11 @@ class KeeperHost(SessionHost):
     async def starting(self, sid: str, send: Any = None) -> AsyncIterator[asyncio.Future[str]]:
         """A new session's start, in its turn (StartQueue: `send` is told the place while it waits), held
         until its keeper says it is live, failed, ended or refused (the future given)."""
-        if self.capacity and sid not in self._starting and self.open_count() >= self.capacity:
-            raise Unavailable(HOST_FULL.format(n=self.capacity))
-        started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._starting[sid] = started
+        started = self._starting.get(sid)  # (a second attach of the same new session shares its start)
+        if started is None:
+            if self.capacity and self.open_count() >= self.capacity:
+                raise Unavailable(HOST_FULL.format(n=self.capacity))
+            started = self._starting[sid] = asyncio.get_running_loop().create_future()
         try:
             if send is None:
                 await self.start_queue.acquire(sid)
@@ -204,6 +278,10 @@ class KeeperHost(SessionHost):
                 del self._starting[sid]
 
     def _start_keeper(self, sid: str) -> None:
+        """Start the session's keeper: forked by the forker (a few ms), or, if the forker cannot, as a new
+        interpreter (~100 ms of CPU). SandboxError if neither started it."""
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        logfile = self.log_dir / f"{sid}.log"
         config = {
             "instance": self.instance,
             "session_id": sid,
@@ -211,10 +289,13 @@ class KeeperHost(SessionHost):
             "idle_after": self.idle_after,
             "disconnect_grace": self.disconnect_grace,
         }
-        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # The keeper loads no Django: nothing there may reach for the settings without failing loudly.
-        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-        logfile = self.log_dir / f"{sid}.log"
+        try:
+            if self.forker.spawn({**config, "log_file": str(logfile)}) in ("ready", "exists"):
+                return
+        except OSError as exc:
+            if unavailable_for(exc):
+                raise
+            log.warning("the keeper forker failed (%s): starting the keeper of %s as a new process", exc, sid)
         with logfile.open("ab") as stderr:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "terminal.keeper", sid],  # the id: which keeper is which, in ps
@@ -222,7 +303,7 @@ class KeeperHost(SessionHost):
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
-                env=env,
+                env=keeper_env(),
                 start_new_session=True,
                 close_fds=True,
             )
@@ -241,6 +322,7 @@ class KeeperHost(SessionHost):
     async def shutdown(self) -> None:
         """This process stops (a deploy, a restart): its keepers, and every session, go on without it."""
         self.stopping = True
+        self.forker.close()
         for sock in self.links.values():
             hang_up(sock)  # each link's listener closes its own
         self.links.clear()

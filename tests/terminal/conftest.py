@@ -249,6 +249,21 @@ def new_session(user, task_id: str = "ssh_key/find_key", purpose: str = "baselin
     return terminal_session_create(user=user, task_version=tv, purpose=purpose)
 
 
+def open_baseline(user, tv):  # type: ignore[no-untyped-def]
+    """A baseline assignment of task version tv reserved for user, opened (its session created)."""
+    from baselining.models import Assignment, AssignmentKind, AssignmentStatus
+    from baselining.services.lifecycle import baseline_session_open
+
+    assignment = Assignment.objects.create(
+        contractor=user,
+        task=tv.task,
+        task_version=tv,
+        kind=AssignmentKind.BASELINE,
+        status=AssignmentStatus.RESERVED,
+    )
+    return baseline_session_open(assignment=assignment, user=user)
+
+
 async def run(client: TerminalClient, command: str, timeout: float = 20) -> str:
     """Type a command into the shell and return what it printed (up to our end marker).
 

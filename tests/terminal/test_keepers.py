@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import re
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +25,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from baselining import clock
-from baselining.models import Assignment, AssignmentKind, AssignmentStatus, BaselineSession, SessionState
+from baselining.models import BaselineSession, SessionState
 from baselining.services.lifecycle import (
-    baseline_session_open,
     baseline_session_pause,
     baseline_session_resume,
     baseline_session_submit,
@@ -37,7 +38,7 @@ from terminal.keeper import PLATFORM_REASON, instance_of, keeper_pids, live_keep
 from terminal.models import SessionStatus, TerminalSession
 from terminal.wsclient import TerminalClient
 from tests.conftest import REPO
-from tests.terminal.conftest import _server, keeper_pid, run, wait_until
+from tests.terminal.conftest import _server, keeper_pid, open_baseline, run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -51,14 +52,7 @@ def _baseline_sessions(n: int, prefix: str = "keeper") -> list[tuple[Any, Baseli
     pairs = []
     for i in range(n):
         user = get_user_model().objects.create_user(f"{prefix}{i}", password=f"x-{prefix}-{i}")
-        assignment = Assignment.objects.create(
-            contractor=user,
-            task=tv.task,
-            task_version=tv,
-            kind=AssignmentKind.BASELINE,
-            status=AssignmentStatus.RESERVED,
-        )
-        pairs.append((user, baseline_session_open(assignment=assignment, user=user)))
+        pairs.append((user, open_baseline(user, tv)))
     return pairs
 
 
@@ -399,3 +393,51 @@ def test_a_long_paused_docker_session_is_parked_and_restored_with_its_files(dock
     assert labels.index("parked") < labels.index("restored")
     times = [t for t, _ in markers]
     assert times == sorted(times)  # one time line across the parking
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _forkers(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                if b"--forker" in argv and _parent(int(entry)) == parent:
+                    found.append(int(entry))
+    return found
+
+
+def test_keepers_are_forked_by_the_forker_and_outlive_it(remote_server, suite) -> None:
+    """Keepers come from the session host's forker (no new interpreter per session): each shows its session
+    in ps, is neither the forker's child nor the session host's, and lives on when the forker is killed;
+    the next session gets a new forker."""
+    (u1, s1), (u2, s2) = _baseline_sessions(2, prefix="forked")
+    assert remote_server.host is not None
+
+    host = remote_server.host.pid
+
+    async def shell(user: Any, session: BaselineSession) -> TerminalClient:
+        c = await remote_server.shell(session.terminal, user)
+        await run(c, "export MINE=kept")
+        return c
+
+    async def scenario() -> None:
+        first = await shell(u1, s1)
+        keeper = keeper_pid(s1.terminal)  # type: ignore[arg-type]
+        forkers = _forkers(host)
+        assert len(forkers) == 1
+        assert _parent(keeper) not in (host, forkers[0])
+        assert str(s1.terminal.id).encode() in Path(f"/proc/{keeper}/cmdline").read_bytes()
+        os.kill(forkers[0], signal.SIGKILL)  # (a zombie until the session host next asks it: no cmdline)
+        await asyncio.sleep(0.2)
+        assert (await run(first, "echo $MINE")).strip() == "kept"
+        second = await shell(u2, s2)
+        assert (await run(second, "echo $MINE")).strip() == "kept"
+        await first.close()
+        await second.close()
+
+    async_to_sync(scenario)()
+    assert len(_forkers(host)) == 1  # started again for the second session

@@ -14,13 +14,13 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 
-from baselining.models import Assignment, AssignmentKind, AssignmentStatus, BaselineSession, SessionState
-from baselining.services.lifecycle import baseline_session_open, baseline_session_retry, clock_events
+from baselining.models import BaselineSession, SessionState
+from baselining.services.lifecycle import baseline_session_retry, clock_events
 from tasks.models import Task
 from terminal.host import StartQueue, Unavailable, unavailable_for
 from terminal.models import SessionStatus
 from terminal.wsclient import TerminalClient
-from tests.terminal.conftest import PlatformServer, _server, new_session, run, wait_until
+from tests.terminal.conftest import PlatformServer, _server, new_session, open_baseline, run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -97,14 +97,7 @@ def _broken_session(make_family, user) -> BaselineSession:  # type: ignore[no-un
     tasks_import(path=make_family("brokenstart", BROKEN_START))
     tv = Task.objects.get(name="broken").latest_version
     assert tv is not None
-    assignment = Assignment.objects.create(
-        contractor=user,
-        task=tv.task,
-        task_version=tv,
-        kind=AssignmentKind.BASELINE,
-        status=AssignmentStatus.RESERVED,
-    )
-    return baseline_session_open(assignment=assignment, user=user)
+    return open_baseline(user, tv)  # type: ignore[no-any-return]
 
 
 def test_a_sandbox_that_cannot_start_says_why_and_may_be_tried_again(server, users, make_family) -> None:
