@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.terminal import Keeper, cpu_seconds, start_platform  # noqa: E402
+from terminal.keeper import keeper_pids  # noqa: E402
 
 PROMPT_TIMEOUT = 120.0
 ECHO_TIMEOUT = 5.0
@@ -84,26 +85,10 @@ def comm(pid: int) -> str:
         return ""
 
 
-def keeper_pids(session_ids: list[str]) -> list[int]:
-    """The keepers of these sessions, in one pass over /proc (one pass per session, for 300 sessions,
-    blocked this program's event loop long enough for the server to drop its connections)."""
-    wanted = {sid.encode() for sid in session_ids}
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                raw = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"terminal.keeper" in raw and any(sid in raw for sid in wanted):
-                found.append(int(entry))
-    return found
-
-
 def platform_pids(procs: list[Any], session_ids: list[str], remote: bool) -> tuple[list[int], list[int]]:
     """The platform's processes (web, session host, each session's keeper, and their copiers, `cat`), and
     of those the keepers."""
-    keepers = keeper_pids(session_ids) if remote else []
+    keepers = keeper_pids(*session_ids) if remote else []  # (one pass over /proc for them all)
     pids = [p.pid for p in procs] + keepers
     copiers = [c for pid in pids for c in children(pid) if comm(c) in ("cat", "setpriv")]
     return pids + copiers, keepers

@@ -727,9 +727,8 @@ class SessionHost:
         self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended_while_opening: set[str] = set()
-        self.capacity = (
-            0  # the most live (and starting) sessions it takes; 0: no limit (SESSION_HOST_CAPACITY)
-        )
+        # the most live (and starting) sessions it takes; 0: no limit (set from SESSION_HOST_CAPACITY)
+        self.capacity = 0
         self.start_queue = StartQueue(start_slots())
 
     def spawn(self, coro: Any) -> None:

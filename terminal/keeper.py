@@ -34,6 +34,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,10 @@ def live_keepers(instance: str) -> list[str]:
     return sorted(found)
 
 
-def keeper_pids(session_id: str) -> list[int]:
-    """The pid of the keeper holding a session (its command line names it), for ps-like tools and tests."""
+def keeper_pids(*session_ids: str) -> list[int]:
+    """The pids of the keepers holding these sessions (their command lines name them), in one pass over
+    /proc, for ps-like tools, tests and benches."""
+    wanted = {sid.encode() for sid in session_ids}
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -99,7 +102,7 @@ def keeper_pids(session_id: str) -> list[int]:
                 argv = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").split()
             except OSError:
                 continue
-            if b"terminal.keeper" in argv and session_id.encode() in argv:
+            if b"terminal.keeper" in argv and wanted.intersection(argv):
                 found.append(int(entry))
     return found
 
@@ -289,7 +292,7 @@ class Keeper:
             task.cancel()
 
 
-def become_keeper(config: dict[str, Any], reply: Any) -> None:
+def become_keeper(config: dict[str, Any], reply: Callable[[str], None]) -> None:
     """In a fresh process (a new interpreter, or a child of the forker): listen on the session's address,
     fork away from the caller, say "ready" through reply (or "exists": the session has a keeper), and run
     the keeper until its session is over. Returns only in the process that made the caller's child."""
@@ -329,6 +332,16 @@ def become_keeper(config: dict[str, Any], reply: Any) -> None:
         os._exit(0)  # never back into the caller's code (the forker's loop)
 
 
+def replier(stdout: Any) -> Callable[[str], None]:
+    """How a keeper that starts answers its caller: one word, one line, at once."""
+
+    def reply(word: str) -> None:
+        stdout.write(f"{word}\n")
+        stdout.flush()
+
+    return reply
+
+
 def forker(stdin: Any, stdout: Any) -> int:
     """`python -m terminal.keeper --forker`: a session host's keeper factory. Everything a keeper needs is
     imported once here; each request (a keeper's configuration, one JSON line on stdin) forks a keeper
@@ -341,13 +354,8 @@ def forker(stdin: Any, stdout: Any) -> int:
         config = json.loads(line)
         pid = os.fork()
         if pid == 0:
-
-            def reply(word: str) -> None:
-                stdout.write(f"{word}\n")
-                stdout.flush()
-
             try:
-                become_keeper(config, reply)
+                become_keeper(config, replier(stdout))
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
@@ -359,13 +367,7 @@ def main() -> int:
     with --forker, serve keepers' configurations one per line instead (forker())."""
     if sys.argv[1:2] == ["--forker"]:
         return forker(sys.stdin, sys.stdout)
-    config = json.loads(sys.stdin.buffer.read())
-
-    def reply(word: str) -> None:
-        sys.stdout.write(f"{word}\n")
-        sys.stdout.flush()
-
-    become_keeper(config, reply)
+    become_keeper(json.loads(sys.stdin.buffer.read()), replier(sys.stdout))
     return 0
 
 

@@ -54,10 +54,22 @@ def _session_id(value: object) -> str:
     return str(uuid.UUID(str(value)))
 
 
-def keeper_env() -> dict[str, str]:
-    """A keeper's environment: the session host's, but no Django (nothing in a keeper may reach for the
-    settings without failing loudly)."""
-    return {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+def keeper_process(arg: str, log_file: Path) -> subprocess.Popen[bytes]:
+    """`python -m terminal.keeper ARG` (a session's id, or --forker), in its own process session, its
+    stderr to log_file, pipes on stdin and stdout; the session host's environment without Django (nothing
+    in a keeper may reach for the settings without failing loudly)."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    with log_file.open("ab") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "terminal.keeper", arg],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 class Forker:
@@ -76,17 +88,7 @@ class Forker:
     def _running(self) -> subprocess.Popen[bytes]:
         if self.proc is None or self.proc.poll() is not None:
             self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with (self.log_dir / "forker.log").open("ab") as stderr:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "terminal.keeper", "--forker"],
-                    cwd=REPO,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    env=keeper_env(),
-                    start_new_session=True,
-                    close_fds=True,
-                )
+            self.proc = keeper_process("--forker", self.log_dir / "forker.log")
         return self.proc
 
     def spawn(self, config: dict[str, Any]) -> str:
@@ -296,23 +298,13 @@ class KeeperHost(SessionHost):
             if unavailable_for(exc):
                 raise
             log.warning("the keeper forker failed (%s): starting the keeper of %s as a new process", exc, sid)
-        with logfile.open("ab") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "terminal.keeper", sid],  # the id: which keeper is which, in ps
-                cwd=REPO,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                env=keeper_env(),
-                start_new_session=True,
-                close_fds=True,
-            )
-            try:
-                out, _ = proc.communicate(json.dumps(config).encode(), timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                out = b""
+        proc = keeper_process(sid, logfile)  # the id: which keeper is which, in ps
+        try:
+            out, _ = proc.communicate(json.dumps(config).encode(), timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            out = b""
         if out.strip() not in (b"ready", b"exists"):
             raise SandboxError(f"the session's keeper did not start (exit {proc.returncode}; see {logfile})")
 
