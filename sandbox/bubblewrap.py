@@ -236,7 +236,7 @@ class BubblewrapSandbox(Sandbox):
             os.write(args_fd, b"".join(o.encode() + b"\0" for o in options))
             os.lseek(args_fd, 0, os.SEEK_SET)
             bwrap = ["bwrap", "--args", str(args_fd), "--", "/bin/bash", "-c", init]
-            cmd = [sys.executable, str(LAUNCHER), *cgroup_args, str(self.outer), "--", *bwrap]
+            cmd = [sys.executable, "-I", "-S", str(LAUNCHER), *cgroup_args, str(self.outer), "--", *bwrap]
             self._proc = subprocess.Popen(
                 cmd,
                 pass_fds=(info_w, ready_w, args_fd),

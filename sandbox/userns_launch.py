@@ -21,6 +21,7 @@ import ctypes
 import os
 import signal
 import sys
+import warnings  # noqa: F401  (os.execvp imports it; inside the namespace the interpreter's files may be out of reach)
 from collections.abc import Callable
 
 CLONE_NEWUSER = 0x10000000

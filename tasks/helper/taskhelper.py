@@ -16,7 +16,6 @@ build (and the import) fails with the JSON's error as the step's last line of ou
 
 import importlib
 import importlib.util
-import inspect
 import json
 import math
 import os
@@ -89,7 +88,7 @@ def load_family(family_dir, name):
             "raised", f"importing the module raised {type(exc).__name__}: {exc}", where_file or file, line
         ) from exc
     family = getattr(module, "TaskFamily", None)
-    if not inspect.isclass(family):
+    if not isinstance(family, type):
         raise HelperError("no_taskfamily", "the module defines no class TaskFamily", file)
     return family, file
 
