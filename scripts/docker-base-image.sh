@@ -2,7 +2,7 @@
 # Builds the docker backend's base image locally (no image registry is reachable here): the METR Task
 # Standard's reference environment (python:3.11 and the reference Dockerfile's layers; docs/sandbox.md
 # has the table), tagged $DOCKER_BASE_IMAGE (default baselines/base:bookworm), in two cached steps:
-#   1. a minimal Debian bookworm by debootstrap, imported as baselines/rootfs:bookworm;
+#   1. a minimal Debian bookworm by debootstrap, imported as baselines/rootfs:bookworm (debian-rootfs.sh);
 #   2. images/task-base/Dockerfile on it (`docker build --network host`: apt and pip reach the registries),
 #      labelled with the digest of what went in (the Dockerfile, the metr_task_standard package, the extras).
 # Run again, it does nothing unless that digest changed. The Debian mirror is $DEBIAN_MIRROR, else the
@@ -20,16 +20,6 @@ LABEL=org.baselines.base-digest
 CA_BUNDLE="${DOCKER_BUILD_CA_BUNDLE:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
 [ -f "$CA_BUNDLE" ] || CA_BUNDLE=/dev/null
 
-apt_mirror() {
-  # deb822 files (URIs: ...) and one-line files (deb [options] URI suite ...): the first Debian archive
-  # that is not the security one
-  {
-    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '$1 == "URIs:" { for (i = 2; i <= NF; i++) print $i }'
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-      | awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/ && $i !~ /=/) { print $i; break } }'
-  } | grep -E '/debian/?$' | head -1
-}
-
 digest=$(
   { cat images/task-base/Dockerfile images/task-base/extras.sh images/task-base/metr-task-standard/pyproject.toml
     find tasks/helper/metr_task_standard -name '*.py' | sort | xargs cat
@@ -45,16 +35,7 @@ fi
 
 dir=$(mktemp -d /tmp/baselines-base.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-if [ "${1:-}" = "--force" ] || ! docker image inspect "$ROOTFS" >/dev/null 2>&1; then
-  command -v debootstrap >/dev/null || { echo "debootstrap is missing: apt-get install debootstrap" >&2; exit 1; }
-  MIRROR="${DEBIAN_MIRROR:-$(apt_mirror)}"
-  [ -n "$MIRROR" ] || { echo "no Debian mirror in /etc/apt/sources*: set DEBIAN_MIRROR" >&2; exit 1; }
-  echo "debootstrap of bookworm from $MIRROR into $ROOTFS (a few minutes)"
-  debootstrap --variant=minbase bookworm "$dir/root" "$MIRROR" >"$dir/log" 2>&1 || { tail -20 "$dir/log" >&2; exit 1; }
-  rm -rf "$dir/root/var/cache/apt/archives"/*.deb "$dir/root/var/lib/apt/lists"/*
-  tar -C "$dir/root" -c . | docker import --change 'ENV LANG=C.UTF-8' - "$ROOTFS" >/dev/null
-  rm -rf "$dir/root"
-fi
+scripts/debian-rootfs.sh bookworm "$ROOTFS" ${1:-}
 
 echo "building base image $IMAGE ($digest; extras: ${EXTRAS:-none})"
 mkdir "$dir/context"

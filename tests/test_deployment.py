@@ -13,7 +13,7 @@ from django.conf import settings
 REPO = Path(settings.BASE_DIR)
 
 
-def _compose() -> list[str]:
+def compose_command() -> list[str]:
     """`docker compose` (the plugin) when the CLI has it, else the standalone docker-compose."""
     docker = shutil.which("docker")
     if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
@@ -25,7 +25,7 @@ def _compose() -> list[str]:
 
 def test_compose_file_validates_and_keeps_the_socket_from_the_web() -> None:
     result = subprocess.run(
-        [*_compose(), "-f", str(REPO / "docker-compose.yml"), "config"],
+        [*compose_command(), "-f", str(REPO / "docker-compose.yml"), "config"],
         capture_output=True,
         text=True,
         env={
