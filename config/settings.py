@@ -8,6 +8,7 @@ from pathlib import Path
 import dj_database_url
 
 from config.datadir import secure_data_dir
+from config.logs import JSON_FIELDS, JSON_RENAMES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var")).resolve()
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.metrics.RequestMetrics",  # first: it times the whole answer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -116,6 +118,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", 
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs through LOGGING (LOG_FORMAT=json included)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -132,7 +135,7 @@ HTTPS = _env_bool("HTTPS")
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
@@ -195,12 +198,37 @@ TASK_ENVIRONMENT = {
     k.removeprefix("TASK_ENV_"): v for k, v in os.environ.items() if k.startswith("TASK_ENV_")
 }
 
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, the session id where there is
+# one), for a log collector; text otherwise.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"session": {"()": "config.logs.SessionIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": JSON_FIELDS,
+            "rename_fields": JSON_RENAMES,
+        },
+        "text": {"format": "%(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["session"],
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+# Prometheus metrics (config/metrics.py; docs/deployment.md lists them). The web serves /metrics to
+# `Authorization: Bearer METRICS_TOKEN`, or to loopback only while no token is set; the worker and the
+# session host serve theirs on these ports (0: not served) at METRICS_ADDRESS.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ADDRESS = os.environ.get("METRICS_ADDRESS", "127.0.0.1")
+WORKER_METRICS_PORT = int(os.environ.get("WORKER_METRICS_PORT", "0"))
+SESSION_HOST_METRICS_PORT = int(os.environ.get("SESSION_HOST_METRICS_PORT", "0"))
 # Memory, process and CPU limits need cgroups; without them a sandbox refuses to start unless this is off.
 SANDBOX_REQUIRE_CGROUPS = _env_bool("SANDBOX_REQUIRE_CGROUPS", default=True)
 # asciicast recordings of terminal sessions.

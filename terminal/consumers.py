@@ -9,6 +9,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from config.logs import about_session
 from terminal import protocol
 from terminal.gateway import Gateway, get_gateway
 from terminal.selectors import AttachInfo, attach_info
@@ -43,6 +44,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self._attaching: asyncio.Task[None] | None = None
         self._early: list[tuple[protocol.ClientFrame, bytes]] = []
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        about_session(session_id)  # this connection's task: its log lines name the session
         self.info = await database_sync_to_async(attach_info)(
             session_id=session_id, user=self.scope.get("user")
         )

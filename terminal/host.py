@@ -32,9 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from config.logs import about_session
 from sandbox import Backend, Limits, Sandbox, SandboxError, SandboxSpec, get_backend
 from tasks.family_runner import run_start
-from terminal import protocol
+from terminal import metrics, protocol
 from terminal.recording import FLUSH_INTERVAL, SAMPLE_BYTES, AsciicastWriter
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class StartQueue:
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiting.append((key, granted))
+        metrics.STARTS_WAITING.inc()
+        started = time.perf_counter()
         try:
             await granted
         except asyncio.CancelledError:
@@ -103,6 +106,9 @@ class StartQueue:
             else:
                 self.waiting = [(k, f) for k, f in self.waiting if f is not granted]
             raise
+        finally:
+            metrics.STARTS_WAITING.dec()
+            metrics.START_WAIT_SECONDS.observe(time.perf_counter() - started)
 
     def release(self) -> None:
         self.running -= 1
@@ -452,6 +458,7 @@ class LiveSession:
         self.pty: Pty | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._pending_input = bytearray()
+        self._echo_from = 0.0  # perf_counter of a keystroke written whose echo has not been read yet
         self._respawns: list[float] = []
         self.last_input = datetime.now(UTC)  # wall time of the last keystroke (idle detection)
         self.idle_reported = False
@@ -526,6 +533,9 @@ class LiveSession:
             chunks.append(chunk)
             size += len(chunk)
         if chunks:
+            if self._echo_from:
+                metrics.ECHO_SECONDS.observe(time.perf_counter() - self._echo_from)
+                self._echo_from = 0.0
             self.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             if self._window_left() <= 0:
                 self._stop_reading()
@@ -586,6 +596,8 @@ class LiveSession:
         if self._pending_input:
             self._pending_input += data
             return
+        if not self._echo_from:
+            self._echo_from = time.perf_counter()
         try:
             n = os.write(self.pty.input, data)
         except BlockingIOError:
@@ -805,15 +817,18 @@ class SessionHost:
             return self.sessions[req.session_id]
         if req.session_id not in self._opening:
             if self.capacity and self.open_count() >= self.capacity:
+                metrics.STARTS.labels("refused").inc()
                 raise Unavailable(HOST_FULL.format(n=self.capacity))
             self._opening[req.session_id] = asyncio.ensure_future(self._open(req))
         return await asyncio.shield(self._opening[req.session_id])
 
     async def _open(self, req: OpenRequest) -> LiveSession:
+        about_session(req.session_id)  # this opening's own task: its log lines name the session
         loop = asyncio.get_running_loop()
         try:
             async with self.start_queue.turn(req.session_id):
-                sandbox = await loop.run_in_executor(_SANDBOX_THREADS, _provision, req, self.backend)
+                with metrics.PROVISION_SECONDS.time():
+                    sandbox = await loop.run_in_executor(_SANDBOX_THREADS, _provision, req, self.backend)
             session: LiveSession | None = None
             try:
                 if req.session_id in self._ended_while_opening:
@@ -831,9 +846,16 @@ class SessionHost:
                 await loop.run_in_executor(_SANDBOX_THREADS, sandbox.destroy)
                 raise
             self.sessions[req.session_id] = session
+            metrics.LIVE_SESSIONS.inc()
+            metrics.STARTS.labels("live").inc()
             if self._watcher is None or self._watcher.done():
                 self._watcher = asyncio.ensure_future(self._watch())
             return session
+        except Exception as exc:  # counted once here: every caller sharing this opening gets it
+            metrics.STARTS.labels(
+                "refused" if isinstance(exc, Unavailable) or unavailable_for(exc) else "failed"
+            ).inc()
+            raise
         finally:
             self._opening.pop(req.session_id, None)
             self._ended_while_opening.discard(req.session_id)
@@ -899,6 +921,7 @@ class SessionHost:
             return
         session.ended = True
         session.end_reason = reason
+        metrics.LIVE_SESSIONS.dec()
         session._stop_reading()
         if report:
             session.recorder.marker("end")

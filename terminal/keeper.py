@@ -41,6 +41,7 @@ from typing import Any
 
 from setproctitle import setproctitle
 
+from config.logs import about_session, log_to
 from sandbox import backend_from_config
 from terminal.host import SessionHost, raise_descriptor_limit
 from terminal.remote import MAX_MESSAGE, HostServer, SocketClient, recv_raw, send_raw, serve_raw
@@ -314,11 +315,9 @@ def become_keeper(config: dict[str, Any], reply: Callable[[str], None]) -> None:
         os.dup2(log_fd, 2)
         os.close(log_fd)
     setproctitle(f"python -m terminal.keeper {config['session_id']}")  # what ps shows of a new one
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format=f"%(asctime)s keeper[{os.getpid()}] {config['session_id']} %(levelname)s %(message)s",
-        force=True,
+    about_session(config["session_id"])
+    log_to(
+        sys.stderr, text_format=f"%(asctime)s keeper[{os.getpid()}] %(session_id)s %(levelname)s %(message)s"
     )
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     reply("ready")

@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from terminal.metrics import RECORDED_BYTES
+
 FLUSH_INTERVAL = 0.5  # seconds; a killed process loses at most this much (the target is 1 s)
 FLUSH_BYTES = 256 * 1024
 SAMPLE_EVERY = 60.0  # seconds: past the cap, the first sample_bytes of each such window are kept
@@ -200,6 +202,7 @@ class AsciicastWriter:
         if self._pending and not self.closed:
             self._file.write(b"".join(self._pending))
             self._file.flush()
+            RECORDED_BYTES.inc(self._pending_bytes)
             self._pending.clear()
             self._pending_bytes = 0
         self._last_flush = self._clock()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import redis
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db import connection
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -134,3 +137,30 @@ def recording(request: HttpRequest, session_id: UUID) -> FileResponse:
         content_type="application/x-asciicast",
         filename=f"{s.id}.cast",
     )
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """For the load balancer's readiness check: 200 when the database, Redis (if the platform uses it)
+    and at least one session host that takes sessions answer; else 503, with each check's answer."""
+    checks: dict[str, str] = {}
+    ready = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"], ready = f"unreachable: {type(exc).__name__}", False
+    if settings.REDIS_URL:
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"], ready = f"unreachable: {type(exc).__name__}", False
+    if not settings.SESSION_HOST_SOCKET:
+        checks["session_hosts"] = "embedded (in this process)"
+    elif ready:
+        hosts = sandbox_hosts()
+        up = sum(1 for h in hosts if h.state == "up")
+        checks["session_hosts"] = f"{up} taking sessions of {len(hosts)}"
+        ready = up > 0
+    return JsonResponse({"ready": ready, "checks": checks}, status=200 if ready else 503)

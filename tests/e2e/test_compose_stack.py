@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from playwright.sync_api import Error as PlaywrightError
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ARTIFACTS
 from tests.e2e.conftest import login, start_session
@@ -34,6 +35,7 @@ REPO = Path(settings.BASE_DIR)
 PLATFORM_IMAGE = os.environ.get("PLATFORM_IMAGE", "baselines/platform:latest")
 STAFF_PASSWORD = "x-staff-compose-1"
 CONTRACTOR_PASSWORD = "x-alice-compose-1"
+METRICS_TOKEN = "compose-metrics-token"
 
 
 def _free_port() -> int:
@@ -132,6 +134,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "POSTGRES_IMAGE": os.environ.get("POSTGRES_IMAGE", "baselines/postgres:15"),
         "REDIS_IMAGE": os.environ.get("REDIS_IMAGE", "baselines/redis:7"),
         "DOCKER_BASE_IMAGE": os.environ.get("DOCKER_BASE_IMAGE", "baselines/base:bookworm"),
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     ARTIFACTS.mkdir(exist_ok=True)
     s = Stack(project=project, url=f"http://127.0.0.1:{port}", env=env, logs=ARTIFACTS)
@@ -167,6 +170,60 @@ def _evidence(page, stack: Stack, terminal_id: str, session_id: str) -> dict[str
     page.goto(f"{stack.url}/work/review/{session_id}/")
     got["review"] = page.inner_text("main").encode()
     return got
+
+
+def _samples(text: str) -> dict[str, float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out
+
+
+def _observable(stack: Stack, session_id: str) -> None:
+    """Readiness, each service's metrics after one baseline, and JSON logs that name the session."""
+    with urllib.request.urlopen(f"{stack.url}/readyz", timeout=10) as r:  # noqa: S310  (loopback)
+        ready = json.loads(r.read())
+    assert ready["ready"] and ready["checks"]["session_hosts"] == "1 taking sessions of 1", ready
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{stack.url}/metrics", timeout=10)  # noqa: S310
+    assert refused.value.code == 403  # the web's port is public behind the proxy: the token is needed
+    asked = urllib.request.Request(  # noqa: S310  (loopback)
+        f"{stack.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    with urllib.request.urlopen(asked, timeout=10) as r:  # noqa: S310
+        web = _samples(r.read().decode())
+    assert web['baselines_http_requests_total{method="POST",status="302",view="tasks:upload"}'] == 1
+
+    def inside(service: str, port: int) -> dict[str, float]:
+        read = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/metrics').read().decode())"
+        return _samples(stack.compose("exec", "-T", service, "python", "-c", read).stdout.decode())
+
+    host = inside("sessionhost", 9102)  # the keepers' samples, added up
+    assert host['baselines_session_starts_total{result="live"}'] == 1
+    assert host["baselines_sandbox_provision_seconds_count"] == 1
+    assert host["baselines_echo_seconds_count"] >= 10  # a keystroke each, at least
+    assert host["baselines_recorded_bytes_total"] > 1000
+    worker = inside("worker", 9101)
+    assert worker['baselines_jobs_total{state="SUCCESS",task="baselining.score_session"}'] == 1
+    assert worker['baselines_jobs_total{state="SUCCESS",task="tasks.run_import_job"}'] == 1
+    assert worker['baselines_job_queue_depth{queue="celery"}'] == 0
+
+    def json_lines(service: str) -> list[dict[str, object]]:
+        lines = stack.compose("logs", "--no-color", service).stdout.decode().splitlines()
+        return [json.loads(line.split("| ", 1)[1]) for line in lines if "| {" in line]
+
+    for service in ("web", "worker", "sessionhost"):
+        docs = json_lines(service)
+        assert docs and all({"time", "level", "logger", "message"} <= set(d) for d in docs), service
+    # the job's own lines ("succeeded") name its session; "received" is the main process's, before the job
+    scored = [
+        d
+        for d in json_lines("worker")
+        if d["logger"] == "celery.app.trace" and "score_session" in str(d["message"])
+    ]
+    assert scored and all(d["session_id"] == session_id for d in scored), scored
 
 
 def test_the_composed_stack_serves_a_baseline_survives_restart_and_restores_from_backup(
@@ -241,6 +298,7 @@ def test_the_composed_stack_serves_a_baseline_survives_restart_and_restores_from
     session_id, terminal_id, outcome, working = ids
     assert outcome == "success" and working > 0
 
+    _observable(stack, session_id)
     before = _evidence(page, stack, terminal_id, session_id)
     shot(page, "4-review")
     rows = before["baselines.csv"].decode().splitlines()

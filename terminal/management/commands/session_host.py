@@ -20,6 +20,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.metrics import serve as serve_metrics
 from sandbox import SandboxError, backend_config
 from terminal.control import install_hooks
 from terminal.host import SessionHost, raise_descriptor_limit
@@ -66,6 +67,7 @@ class Command(BaseCommand):
             ended = _end_all(socket)
             self.stdout.write(f"ended {len(ended)} sessions")
             return
+        serve_metrics(settings.SESSION_HOST_METRICS_PORT)
         asyncio.run(self._serve_in_process(Path(socket)) if in_process else self._serve(Path(socket)))
 
     async def _serve_in_process(self, path: Path) -> None:
