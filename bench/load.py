@@ -16,6 +16,18 @@ the first (the web process's Django, the session host's). The client is a Python
 on the same 2 cores: its own latency is in every figure, the same for every rung.
 
 With --repeat R every rung runs R times (modes interleaved) and the table gives the median and the range.
+
+Against a running stack instead (`make run`, or the composed stack of docs/deployment.md):
+
+    .venv/bin/python bench/load.py --url http://127.0.0.1:8000 --login staff:PASSWORD [--ladder 10,30]
+                                   [--compose PROJECT | --pids PID,...] [--task ssh_key/find_key]
+
+the staff account opens the sessions as Try a task does (over HTTP, its login and CSRF as a browser's),
+and reads staff pages and exports (the Sessions page, Statistics, baselines.csv, tasks.csv) one after
+another all along: their times are "staff pages". The platform's CPU and memory are those of the process
+trees under --pids, or of the compose project's web, worker, beat and session host containers (the
+sandboxes' containers are not counted). It ends with the largest number of sessions the stack held with no
+error and echo p99 under 50 ms.
 """
 
 from __future__ import annotations
@@ -23,14 +35,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import http.cookiejar
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,6 +262,162 @@ async def rung(n: int, remote: bool, seconds: float, tmp: Path, database_url: st
     }
 
 
+# -- a running stack (make run, the composed stack): sessions opened as staff do, over HTTP ------------
+class Staff:
+    """A staff member's browser against a running stack: logged in through the login form, CSRF as a
+    browser sends it; starts trial sessions (Try a task), reads staff pages and exports."""
+
+    def __init__(self, url: str, user: str, password: str) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise SystemExit(f"--url must be http(s)://...: {url}")
+        self.url = url.rstrip("/")
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.get("/login/")
+        self.post("/login/", {"username": user, "password": password})
+        if not self.cookie("sessionid"):
+            raise SystemExit(f"could not log in to {self.url} as {user}")
+
+    def cookie(self, name: str) -> str:
+        return next((c.value or "" for c in self.jar if c.name == name), "")
+
+    def get(self, path: str) -> bytes:
+        with self.opener.open(self.url + path, timeout=60) as r:
+            return bytes(r.read())
+
+    def post(self, path: str, data: dict[str, str]) -> str:
+        """The form posted; the URL it ended on (after redirects)."""
+        body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self.cookie("csrftoken")}).encode()
+        request = urllib.request.Request(  # noqa: S310  (http(s) only: checked in __init__)
+            self.url + path, data=body, headers={"Referer": self.url + path}
+        )
+        with self.opener.open(request, timeout=60) as r:
+            return str(r.geturl())
+
+    def trial_sessions(self, task: str, n: int) -> list[str]:
+        page = self.get("/terminal/try/").decode()
+        family, name = task.split("/")
+        found = re.search(rf"{family}/<strong>{name}</strong>.*?action=\"/terminal/try/(\d+)/\"", page, re.S)
+        if not found:
+            raise SystemExit(f"{task} is not on {self.url}/terminal/try/: import it first")
+        ids = []
+        for _ in range(n):
+            landed = self.post(f"/terminal/try/{found.group(1)}/", {})
+            ids.append(landed.rstrip("/").rsplit("/", 1)[-1])
+        return ids
+
+
+STAFF_PAGES = ("/terminal/sessions/", "/stats/", "/stats/exports/baselines.csv", "/stats/exports/tasks.csv")
+
+
+async def staff_traffic(staff: Staff, until: list[float], seconds: list[float], errors: list[str]) -> None:
+    """Staff pages and exports, one after another, while the contractors type."""
+    loop = asyncio.get_running_loop()
+    while not until[0] or time.perf_counter() < until[0]:
+        for path in STAFF_PAGES:
+            t = time.perf_counter()
+            try:
+                await loop.run_in_executor(None, staff.get, path)
+                seconds.append(time.perf_counter() - t)
+            except Exception as exc:
+                errors.append(f"staff {path}: {type(exc).__name__}: {exc}"[:200])
+        await asyncio.sleep(1)
+
+
+def tree(roots: list[int]) -> list[int]:
+    """The processes under these (themselves included), as they are now."""
+    seen: list[int] = []
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in seen and os.path.exists(f"/proc/{pid}"):
+            seen.append(pid)
+            todo.extend(children(pid))
+    return seen
+
+
+def compose_roots(project: str) -> list[int]:
+    """The main processes of a composed stack's platform services (not its database, Redis or sandboxes)."""
+    ids = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    roots = []
+    for cid in ids:
+        service, pid = subprocess.run(
+            [
+                "docker",
+                "inspect",
+                "-f",
+                '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Pid}}',
+                cid,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if service in ("web", "worker", "beat", "sessionhost"):
+            roots.append(int(pid))
+    return roots
+
+
+async def running_rung(staff: Staff, n: int, seconds: float, task: str, roots: list[int]) -> dict[str, float]:
+    """n trial sessions on the running stack, typing for `seconds`, while staff read pages and exports."""
+    loop = asyncio.get_running_loop()
+    before = tree(roots)
+    idle = sum(pss_kib(p) for p in before)
+    session_ids = await loop.run_in_executor(None, staff.trial_sessions, task, n)
+    ws = staff.url.replace("http", "ws", 1) + "/ws/terminal"
+    cookie = f"sessionid={staff.cookie('sessionid')}"
+    sample, start, until = Sample(), asyncio.Event(), [0.0]
+    staff_seconds: list[float] = []
+    try:
+        tasks = [
+            asyncio.ensure_future(one_session(f"{ws}/{sid}/", cookie, staff.url, sample, start, until))
+            for sid in session_ids
+        ]
+        t0 = time.perf_counter()
+        while len(sample.prompt) + len(sample.errors) < n and time.perf_counter() - t0 < PROMPT_TIMEOUT + 10:
+            await asyncio.sleep(0.2)
+        pids = tree(roots)
+        cpu0 = sum(cpu_seconds(p) for p in pids if os.path.exists(f"/proc/{p}"))
+        until[0] = time.perf_counter() + seconds
+        t1 = time.perf_counter()
+        start.set()
+        pages = asyncio.ensure_future(staff_traffic(staff, until, staff_seconds, sample.errors))
+        mem = []
+        while time.perf_counter() < until[0]:
+            await asyncio.sleep(min(10, max(0.1, until[0] - time.perf_counter())))
+            mem.append(sum(pss_kib(p) for p in tree(roots)))
+        await asyncio.gather(*tasks, pages)
+        cpu = sum(cpu_seconds(p) for p in pids if os.path.exists(f"/proc/{p}")) - cpu0
+        cores = cpu / (time.perf_counter() - t1)
+    finally:
+        for sid in session_ids:
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(None, staff.post, f"/terminal/sessions/{sid}/end/", {})
+    for e in sorted(set(sample.errors))[:5]:
+        print(f"    error ({sample.errors.count(e)}x): {e}")
+    live = max(1, len(sample.prompt))
+    return {
+        "n": n,
+        "prompt_p50": pct(sample.prompt, 0.5),
+        "prompt_p95": pct(sample.prompt, 0.95),
+        "echo_p50": pct(sample.echo, 0.5) * 1e3,
+        "echo_p95": pct(sample.echo, 0.95) * 1e3,
+        "echo_p99": pct(sample.echo, 0.99) * 1e3,
+        "keystrokes": len(sample.echo),
+        "errors": len(sample.errors),
+        "cores": cores,
+        "platform_mib": statistics.median(mem) / 1024 if mem else float("nan"),
+        "mib_per_session": (statistics.median(mem) - idle) / 1024 / live if mem else float("nan"),
+        "staff_p50": pct(staff_seconds, 0.5),
+        "staff_p95": pct(staff_seconds, 0.95),
+    }
+
+
 COLUMNS = (
     ("prompt_p50", "prompt p50 s", "{:.2f}"),
     ("prompt_p95", "prompt p95 s", "{:.2f}"),
@@ -257,6 +429,7 @@ COLUMNS = (
     ("platform_mib", "platform MiB", "{:.0f}"),
     ("mib_per_session", "MiB/session", "{:.2f}"),
 )
+STAFF_COLUMNS = (("staff_p50", "staff pages p50 s", "{:.2f}"), ("staff_p95", "staff pages p95 s", "{:.2f}"))
 
 
 def cell(values: list[float], fmt: str) -> str:
@@ -274,7 +447,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--modes", default="embedded,production")
+    parser.add_argument("--url", help="a running stack instead (make run, the composed stack)")
+    parser.add_argument("--login", default="staff:staff", help="USER:PASSWORD of a staff account there")
+    parser.add_argument("--task", default="ssh_key/find_key")
+    parser.add_argument("--compose", default="", help="the running stack's compose project (CPU, memory)")
+    parser.add_argument("--pids", default="", help="or its processes' pids, comma-separated (make run's)")
     args = parser.parse_args()
+    if args.url:
+        running_stack(args)
+        return
     base_db = os.environ.get("DATABASE_URL", "")
     modes = [m.strip() for m in args.modes.split(",")]
     results: dict[tuple[str, int], list[dict[str, float]]] = {}
@@ -301,6 +482,28 @@ def main() -> None:
     for (mode, n), rows in results.items():
         cells = [cell([row[k] for row in rows], fmt) for k, _, fmt in COLUMNS]
         print(f"| {mode} | {n} | " + " | ".join(cells) + " |")
+
+
+def running_stack(args: argparse.Namespace) -> None:
+    """The ladder against a running stack: the largest number of sessions it holds with no error and echo
+    p99 under 50 ms, with staff reading pages and exports all along."""
+    user, _, password = args.login.partition(":")
+    staff = Staff(args.url, user, password)
+    roots = compose_roots(args.compose) if args.compose else [int(p) for p in args.pids.split(",") if p]
+    columns = COLUMNS + STAFF_COLUMNS
+    results: dict[int, list[dict[str, float]]] = {}
+    for n in [int(x) for x in args.ladder.split(",")]:
+        for _ in range(args.repeat):
+            row = asyncio.run(running_rung(staff, n, args.seconds, args.task, roots))
+            results.setdefault(n, []).append(row)
+            print(f"  {args.url} {n}: " + ", ".join(f"{k} {v:.3g}" for k, v in row.items()), flush=True)
+    print()
+    print("| sessions | " + " | ".join(h for _, h, _ in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for n, rows in results.items():
+        print(f"| {n} | " + " | ".join(cell([row[k] for row in rows], fmt) for k, _, fmt in columns) + " |")
+    held = [n for n, rows in results.items() if all(r["errors"] == 0 and r["echo_p99"] < 50 for r in rows)]
+    print(f"\nlargest number of sessions held (no error, echo p99 < 50 ms): {max(held) if held else 'none'}")
 
 
 if __name__ == "__main__":

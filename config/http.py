@@ -18,7 +18,14 @@ PLAIN_TEXT = "text/plain; charset=utf-8"
 
 def bad_request(message: str) -> HttpResponse:
     """400 with the message as plain text (it may quote the request's own values)."""
-    return HttpResponse(message + "\n", status=400, content_type=PLAIN_TEXT)
+    return plain(message + "\n", status=400)
+
+
+def plain(body: str | bytes, *, status: int = 200, content_type: str = PLAIN_TEXT) -> HttpResponse:
+    """An answer that is text, never HTML (content_type must be a text/plain one)."""
+    if not content_type.startswith("text/plain"):
+        raise ValueError(f"not a plain text type: {content_type}")
+    return HttpResponse(body, status=status, content_type=content_type)
 
 
 def posted_id(value: str | None) -> int | None:

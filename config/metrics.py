@@ -34,6 +34,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from config.http import plain
+
 HTTP_REQUESTS = Counter(
     "baselines_http_requests_total", "HTTP requests answered by the web process", ["method", "view", "status"]
 )
@@ -124,10 +126,8 @@ def _allowed(request: HttpRequest) -> bool:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics: with `Authorization: Bearer METRICS_TOKEN`, or from loopback when no token is set."""
     if not _allowed(request):
-        return HttpResponse(
-            "metrics need METRICS_TOKEN (docs/deployment.md)\n", status=403, content_type="text/plain"
-        )
-    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+        return plain("metrics need METRICS_TOKEN (docs/deployment.md)\n", status=403)
+    return plain(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 class RequestMetrics:

@@ -203,6 +203,11 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
         },
         # the health check: public, says only "ok" or "database unreachable"
         ("get", "/healthz", "healthz"): {"anonymous": 200, "A": 200, "B": 200, "staff": 200},
+        # readiness: public, says only which dependency answers
+        ("get", "/readyz", "readyz"): {"anonymous": 200, "A": 200, "B": 200, "staff": 200},
+        # metrics: the scraper's, by METRICS_TOKEN, or from loopback while none is set (the test client's
+        # address; tests/terminal/test_metrics.py refuses another address and a wrong token)
+        ("get", "/metrics", "metrics"): {"anonymous": 200, "A": 200, "B": 200, "staff": 200},
         # time horizons: staff only
         ("get", "/horizons/", "horizons/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 200},
         ("post", "/horizons/flag/", "horizons/flag/"): {"anonymous": LOGIN, "A": 403, "B": 403, "staff": 302},
