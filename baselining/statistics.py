@@ -48,7 +48,8 @@ class CensoredFit:
 def censored_lognormal(
     observed: list[float], censored: list[float], level: float = 0.95
 ) -> CensoredFit | None:
-    """Maximum-likelihood log-normal fit with right-censored times; a Wald interval for the median.
+    """Maximum-likelihood log-normal fit with right-censored times; a small-sample interval for the median
+    (see censored_lognormal_many).
 
     None when the maximum does not exist: no observed time (every time is only a lower bound), or one
     observed time and no censored time above it (the likelihood grows without bound as sigma shrinks).
@@ -161,16 +162,24 @@ def censored_lognormal_many(
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(np.where((a < 0) & (det > 0), -d / det, np.nan))
     ok = converged & (n_obs > 0) & (tau > -12) & np.isfinite(se)
-    zq = float(stats.norm.ppf(0.5 + level / 2))
+    # The interval: the Wald one (z, the maximum-likelihood sigma) covered a 95% level only 72-86% of the
+    # time at 3-8 attempts, as the plain mean's would with z and the n-divisor SD. Its small-sample form
+    # instead: Student's t with (observed times - 1) degrees of freedom, the standard error scaled by
+    # sqrt(n_obs / (n_obs - 1)). Without censoring that is exactly the t-interval of the log times; with it,
+    # 96.5-97% in simulation (tests/baselining/test_statistics.py). One observed time gives no interval.
+    with_ci = ok & (n_obs >= 2)
+    df = np.maximum(n_obs - 1, 1)
+    tq = stats.t.ppf(0.5 + level / 2, df)
     nan = np.full(n, np.nan)
     # groups without a maximum (masked out below) may hold huge values: no overflow warnings for them
-    safe_mu, safe_se = np.where(ok, mu, 0.0), np.where(ok, se, 0.0)
+    safe_mu = np.where(ok, mu, 0.0)
+    half = np.where(with_ci, tq * np.where(ok, se, 0.0) * np.sqrt(np.maximum(n_obs, 1) / df), 0.0)
     return {
         "mu": np.where(ok, mu, nan),
         "sigma": np.where(ok, np.exp(np.where(ok, tau, 0.0)), nan),
         "se": np.where(ok, se, nan),
-        "ci_low": np.where(ok, np.exp(safe_mu - zq * safe_se), nan),
-        "ci_high": np.where(ok, np.exp(safe_mu + zq * safe_se), nan),
+        "ci_low": np.where(with_ci, np.exp(safe_mu - half), nan),
+        "ci_high": np.where(with_ci, np.exp(safe_mu + half), nan),
         "converged": converged,
         "ok": ok,
         "n_observed": n_obs.astype(int),

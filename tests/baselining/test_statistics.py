@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from baselining.statistics import censored_lognormal, geometric_summary
+from baselining.statistics import censored_lognormal, censored_lognormal_many, geometric_summary
 
 
 def test_geometric_mean_matches_scipy() -> None:
@@ -110,3 +110,26 @@ def test_no_maximum_is_reported_not_invented() -> None:
     # a censored time above it bounds sigma: a maximum exists
     fit = censored_lognormal([10.0], [30.0, 40.0])
     assert fit is not None and fit.median > 10.0
+
+
+def test_the_censored_interval_holds_its_level_at_few_attempts() -> None:
+    """At 3-8 attempts per task, a 95% interval covers the true median 93-97% of the time (issue 17): the
+    Wald interval it replaced covered 72-86%. Baseliners about 3x apart; each gives up at a patience of
+    their own (independent of the task's time), so the slow ones are censored."""
+    rng = np.random.default_rng(2026)
+    sigma = math.log(3)
+    for n in range(3, 9):
+        tasks = 3000
+        mu = rng.uniform(0, math.log(960), tasks)  # medians from 1 minute to 16 hours
+        group = np.repeat(np.arange(tasks), n)
+        log_time = mu[group] + sigma * rng.standard_normal(group.size)
+        patience = mu[group] + rng.uniform(-0.5, 2.0, group.size)  # about a third give up
+        censored = log_time > patience
+        fit = censored_lognormal_many(group, np.minimum(log_time, patience), censored, tasks)
+        has = ~np.isnan(fit["ci_low"])
+        truth = np.exp(mu)
+        coverage = float(((fit["ci_low"] <= truth) & (truth <= fit["ci_high"]))[has].mean())
+        print(
+            f"{n} attempts: {censored.mean():.0%} censored, interval for {has.mean():.0%}, coverage {coverage:.3f}"
+        )
+        assert 0.93 <= coverage <= 0.975, (n, coverage)
