@@ -201,6 +201,27 @@ async def one_session(
             await c.close()
 
 
+def summary(n: int, sample: Sample, cores: float, mem: list[int], idle: int) -> dict[str, float]:
+    """A rung's row (and its first errors, printed): prompt and echo percentiles, errors, the platform's CPU
+    and memory (PSS KiB samples, `idle` before the first session)."""
+    for e in sorted(set(sample.errors))[:5]:
+        print(f"    error ({sample.errors.count(e)}x): {e}")
+    live = max(1, len(sample.prompt))
+    return {
+        "n": n,
+        "prompt_p50": pct(sample.prompt, 0.5),
+        "prompt_p95": pct(sample.prompt, 0.95),
+        "echo_p50": pct(sample.echo, 0.5) * 1e3,
+        "echo_p95": pct(sample.echo, 0.95) * 1e3,
+        "echo_p99": pct(sample.echo, 0.99) * 1e3,
+        "keystrokes": len(sample.echo),
+        "errors": len(sample.errors),
+        "cores": cores,
+        "platform_mib": statistics.median(mem) / 1024 if mem else float("nan"),
+        "mib_per_session": (statistics.median(mem) - idle) / 1024 / live if mem else float("nan"),
+    }
+
+
 async def rung(n: int, remote: bool, seconds: float, tmp: Path, database_url: str) -> dict[str, float]:
     procs, url, cookie, origin = start_platform(tmp, remote, database_url=database_url)
     session_ids = [url.rstrip("/").rsplit("/", 1)[-1], *more_sessions(tmp, remote, database_url, n - 1)]
@@ -244,22 +265,7 @@ async def rung(n: int, remote: bool, seconds: float, tmp: Path, database_url: st
             await asyncio.get_running_loop().run_in_executor(None, end_all, instance, "bench over")
             for k in keepers:
                 k.wait()
-    live = max(1, len(sample.prompt))
-    for e in sorted(set(sample.errors))[:5]:
-        print(f"    error ({sample.errors.count(e)}x): {e}")
-    return {
-        "n": n,
-        "prompt_p50": pct(sample.prompt, 0.5),
-        "prompt_p95": pct(sample.prompt, 0.95),
-        "echo_p50": pct(sample.echo, 0.5) * 1e3,
-        "echo_p95": pct(sample.echo, 0.95) * 1e3,
-        "echo_p99": pct(sample.echo, 0.99) * 1e3,
-        "keystrokes": len(sample.echo),
-        "errors": len(sample.errors),
-        "cores": cores,
-        "platform_mib": statistics.median(mem) / 1024 if mem else float("nan"),
-        "mib_per_session": (statistics.median(mem) - idle) / 1024 / live if mem else float("nan"),
-    }
+    return summary(n, sample, cores, mem, idle)
 
 
 # -- a running stack (make run, the composed stack): sessions opened as staff do, over HTTP ------------
@@ -398,21 +404,8 @@ async def running_rung(staff: Staff, n: int, seconds: float, task: str, roots: l
         for sid in session_ids:
             with contextlib.suppress(Exception):
                 await loop.run_in_executor(None, staff.post, f"/terminal/sessions/{sid}/end/", {})
-    for e in sorted(set(sample.errors))[:5]:
-        print(f"    error ({sample.errors.count(e)}x): {e}")
-    live = max(1, len(sample.prompt))
     return {
-        "n": n,
-        "prompt_p50": pct(sample.prompt, 0.5),
-        "prompt_p95": pct(sample.prompt, 0.95),
-        "echo_p50": pct(sample.echo, 0.5) * 1e3,
-        "echo_p95": pct(sample.echo, 0.95) * 1e3,
-        "echo_p99": pct(sample.echo, 0.99) * 1e3,
-        "keystrokes": len(sample.echo),
-        "errors": len(sample.errors),
-        "cores": cores,
-        "platform_mib": statistics.median(mem) / 1024 if mem else float("nan"),
-        "mib_per_session": (statistics.median(mem) - idle) / 1024 / live if mem else float("nan"),
+        **summary(n, sample, cores, mem, idle),
         "staff_p50": pct(staff_seconds, 0.5),
         "staff_p95": pct(staff_seconds, 0.95),
     }

@@ -97,3 +97,15 @@ def docker(settings) -> DockerBackend:  # type: ignore[no-untyped-def]
     assert isinstance(backend, DockerBackend)
     backend.check()  # fails, never skips, without an engine or the base image
     return backend
+
+
+def metric_samples(text: str) -> dict[str, float]:
+    """Every sample of a Prometheus exposition, by name and labels (`name{a="b"}`, labels sorted)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out

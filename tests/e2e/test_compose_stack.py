@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from playwright.sync_api import Error as PlaywrightError
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, metric_samples
 from tests.e2e.conftest import login, start_session
 from tests.test_deployment import compose_command
 
@@ -106,6 +105,11 @@ class Stack:
                 raise AssertionError(f"stack not healthy after {timeout:.0f} s: web {web_ok}, {unhealthy}")
             time.sleep(2)
 
+    def data_tar(self, backups: Path, *args: str) -> None:
+        """tar in the platform's image with the data volume at /data and `backups` at /b, as
+        docs/deployment.md's backup and restore run it."""
+        self.compose("run", "--rm", "--no-deps", "-v", f"{backups}:/b", "worker", "tar", *args)
+
     def dump_logs(self, name: str) -> None:
         out = self.compose("logs", "--no-color", "--tail", "300", check=False).stdout
         (self.logs / f"compose-{name}.log").write_bytes(out)
@@ -172,15 +176,6 @@ def _evidence(page, stack: Stack, terminal_id: str, session_id: str) -> dict[str
     return got
 
 
-def _samples(text: str) -> dict[str, float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
-    return out
-
-
 def _observable(stack: Stack, session_id: str) -> None:
     """Readiness, each service's metrics after one baseline, and JSON logs that name the session."""
     with urllib.request.urlopen(f"{stack.url}/readyz", timeout=10) as r:  # noqa: S310  (loopback)
@@ -193,12 +188,12 @@ def _observable(stack: Stack, session_id: str) -> None:
         f"{stack.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
     )
     with urllib.request.urlopen(asked, timeout=10) as r:  # noqa: S310
-        web = _samples(r.read().decode())
+        web = metric_samples(r.read().decode())
     assert web['baselines_http_requests_total{method="POST",status="302",view="tasks:upload"}'] == 1
 
     def inside(service: str, port: int) -> dict[str, float]:
         read = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/metrics').read().decode())"
-        return _samples(stack.compose("exec", "-T", service, "python", "-c", read).stdout.decode())
+        return metric_samples(stack.compose("exec", "-T", service, "python", "-c", read).stdout.decode())
 
     host = inside("sessionhost", 9102)  # the keepers' samples, added up
     assert host['baselines_session_starts_total{result="live"}'] == 1
@@ -315,20 +310,7 @@ def test_the_composed_stack_serves_a_baseline_survives_restart_and_restores_from
     with dump.open("wb") as f:
         stack.compose("exec", "-T", "postgres", "pg_dump", "-U", "baselines", "-Fc", "baselines", stdout=f)
     data_volume = f"{stack.project}_data"
-    stack.compose(
-        "run",
-        "--rm",
-        "--no-deps",
-        "-v",
-        f"{tmp_path}:/b",
-        "worker",
-        "tar",
-        "czf",
-        "/b/data.tgz",
-        "-C",
-        "/data",
-        ".",
-    )
+    stack.data_tar(tmp_path, "czf", "/b/data.tgz", "-C", "/data", ".")
     assert dump.stat().st_size > 10_000 and (tmp_path / "data.tgz").stat().st_size > 1_000
     stack.compose("down", "-v")
     volumes = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True).stdout.split()
@@ -349,19 +331,7 @@ def test_the_composed_stack_serves_a_baseline_survives_restart_and_restores_from
             "exec", "-T", "postgres", "pg_restore", "-U", "baselines", "--clean", "--if-exists", "-d", "baselines",
             stdin=f,
         )  # fmt: skip
-    stack.compose(
-        "run",
-        "--rm",
-        "--no-deps",
-        "-v",
-        f"{tmp_path}:/b",
-        "worker",
-        "tar",
-        "xzf",
-        "/b/data.tgz",
-        "-C",
-        "/data",
-    )
+    stack.data_tar(tmp_path, "xzf", "/b/data.tgz", "-C", "/data")
     stack.compose("up", "-d")
     stack.wait_healthy()
     after = _evidence(page, stack, terminal_id, session_id)

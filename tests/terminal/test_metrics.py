@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import REPO
+from tests.conftest import REPO, metric_samples
 from tests.terminal.conftest import PlatformServer, _server, new_session, run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
@@ -31,15 +30,8 @@ def _port() -> int:
 
 
 def scrape(url: str) -> dict[str, float]:
-    """Every sample of an endpoint, by name and labels (`name{a="b"}`)."""
     with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310  (loopback)
-        text = r.read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-            samples[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
-    return samples
+        return metric_samples(r.read().decode())
 
 
 @pytest.fixture(params=["embedded", "remote"])
