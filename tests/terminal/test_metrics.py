@@ -100,6 +100,9 @@ def test_metrics_token_and_readiness(client, settings) -> None:
     assert answer.status_code == 200 and b"baselines_http_requests_total" in answer.content
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 403
+    client.generic("MADEUP1", "/healthz")  # a method of the client's own: no series of its own
+    series = client.get("/metrics").content.decode()
+    assert "MADEUP1" not in series and 'method="other"' in series
 
     settings.SESSION_HOST_SOCKET = ""
     ready = client.get("/readyz")
