@@ -2,6 +2,7 @@
 by task and state (config/metrics.py), and the worker serves its metrics, with the broker's queue depth,
 on WORKER_METRICS_PORT."""
 
+import inspect
 import os
 import time
 from typing import Any
@@ -18,12 +19,13 @@ _started: dict[str, float] = {}
 
 
 @signals.task_prerun.connect
-def _job_begins(task_id: str = "", args: Any = (), kwargs: Any = None, **_: Any) -> None:
+def _job_begins(task_id: str = "", task: Any = None, args: Any = (), kwargs: Any = None, **_: Any) -> None:
     from config.logs import about_session  # noqa: PLC0415  (settings are loaded by the time a job runs)
 
     _started[task_id] = time.perf_counter()
-    session = (kwargs or {}).get("session_id", args[0] if args else None)
-    about_session(session if session is not None else "")
+    # the job's arguments by name: only a job about a session (a `session_id` parameter) names one
+    named = dict(zip(inspect.signature(task.run).parameters, args or (), strict=False)) if task else {}
+    about_session(named.get("session_id", (kwargs or {}).get("session_id", "")))
 
 
 @signals.task_postrun.connect

@@ -9,13 +9,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from config.http import seconds
 from config.permissions import acting_user, staff_required
+from config.views import database_trouble
 from tasks.models import FlagCategory, FlagSeverity, Task, TaskVersion
 from terminal import control
 from terminal.models import SessionPurpose, SessionStatus, TerminalSession
@@ -142,17 +142,13 @@ def recording(request: HttpRequest, session_id: UUID) -> FileResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     """For the load balancer's readiness check: 200 when the database, Redis (if the platform uses it)
     and at least one session host that takes sessions answer; else 503, with each check's answer."""
-    checks: dict[str, str] = {}
-    ready = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"], ready = f"unreachable: {type(exc).__name__}", False
+    trouble = database_trouble()
+    checks = {"database": trouble or "ok"}
+    ready = not trouble
     if settings.REDIS_URL:
         try:
-            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+            with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2) as r:
+                r.ping()
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"], ready = f"unreachable: {type(exc).__name__}", False
