@@ -118,6 +118,11 @@ class Assignment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )  # None: the contractor claimed it with "Get my next task"
     created_at = models.DateTimeField(auto_now_add=True)
+    # A sandbox prepared while the contractor reads the instructions (docs/terminal-protocol.md, Warm
+    # starts): Start takes it over; unclaimed, it is cooled (ended and removed) after WARM_SANDBOX_MINUTES.
+    warm_terminal = models.OneToOneField(
+        "terminal.TerminalSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]

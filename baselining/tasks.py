@@ -22,6 +22,14 @@ def provision_session(session_id: int) -> str:
     return baseline_session_provision(session_id=session_id)
 
 
+@shared_task(name="baselining.cool_warm_sandboxes")
+def cool_warm_sandboxes() -> int:
+    """Periodic: sandboxes prepared ahead of a Start that did not come (in time) are ended and removed."""
+    from baselining.services.lifecycle import baseline_warm_cool
+
+    return len(baseline_warm_cool())
+
+
 @shared_task(name="baselining.enforce_time_limits")
 def enforce_time_limits() -> int:
     """Periodic: end sessions whose working time reached their limit."""

@@ -44,6 +44,7 @@ from baselining.services.lifecycle import (
     baseline_session_resume_after_flag,
     baseline_session_retry,
     baseline_session_submit,
+    baseline_session_warm,
     clock_events,
 )
 from baselining.services.review import (
@@ -135,7 +136,8 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
             messages.error(request, str(exc).capitalize() + ".")
             return redirect("baselining:assignment", assignment_id=a.pk)
         return redirect("baselining:session", session_id=session.pk)
-    return render(request, "baselining/assignment.html", {"a": a, "session": session})
+    warming = session is None and baseline_session_warm(assignment=a, user=acting_user(request))
+    return render(request, "baselining/assignment.html", {"a": a, "session": session, "warming": warming})
 
 
 def _clock_doc(session: BaselineSession) -> dict[str, object]:

@@ -266,6 +266,11 @@ SESSION_HOST_CAPACITY = int(os.environ.get("SESSION_HOST_CAPACITY", "300"))
 # Sandboxes started at once on one machine, the rest queued in order (the page shows each its place);
 # 0: two per core (a start is mostly CPU, with waits).
 SANDBOX_START_CONCURRENCY = int(os.environ.get("SANDBOX_START_CONCURRENCY", "0"))
+# Warm starts: while a contractor reads an assignment's instructions, its sandbox is prepared (start()
+# included; the clock does not run), so Start finds it ready. One per contractor; unclaimed for
+# WARM_SANDBOX_MINUTES, it is ended and removed (docs/terminal-protocol.md, Warm starts).
+WARM_SANDBOXES = _env_bool("WARM_SANDBOXES", default=True)
+WARM_SANDBOX_MINUTES = float(os.environ.get("WARM_SANDBOX_MINUTES", "30"))
 HOST_HEARTBEAT_SECONDS = float(os.environ.get("HOST_HEARTBEAT_SECONDS", "5"))
 # A session's provisioning and scoring go to the Celery queue of its machine ("host.NAME"), which that
 # machine's worker consumes (`celery worker -Q celery,host.NAME`): on, once every machine runs one.
@@ -302,6 +307,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-sandboxes": {"task": "terminal.reap_sandboxes", "schedule": 120.0},
     "watch-hosts": {"task": "terminal.watch_hosts", "schedule": 10.0},
     "park-paused": {"task": "baselining.park_paused", "schedule": 300.0},
+    "cool-warm-sandboxes": {"task": "baselining.cool_warm_sandboxes", "schedule": 60.0},
 }
 PERIODIC_JOBS_EMBEDDED = not REDIS_URL
 

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import dataclasses
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,8 @@ from terminal.services import (
     terminal_session_place,
     terminal_session_recording_truncated,
 )
+
+log = logging.getLogger(__name__)
 
 # --- The host's events, recorded in the database -------------------------------------------------------
 
@@ -239,6 +242,49 @@ def prepare(session: Any) -> tuple[str, str] | None:
     if not settings.SESSION_HOST_SOCKET:
         return None
     return async_to_sync(remote_open)(open_request(session, 120, 32))
+
+
+# The web process's event loop (set at its ASGI startup, terminal/lifespan.py): where a warm start's
+# opening runs without holding up the page that asked for it. None elsewhere (a worker, a shell, a test
+# client): no warm starts there, the owner's attach opens the session as any.
+_web_loop: asyncio.AbstractEventLoop | None = None
+_warming: set[asyncio.Task[None]] = set()
+
+
+def serve_warm_starts(loop: asyncio.AbstractEventLoop | None) -> None:
+    global _web_loop
+    _web_loop = loop
+
+
+def warm(session: TerminalSession) -> bool:
+    """Begin preparing a new session's sandbox (placed, provisioned, start() run, the shell waiting) and
+    return at once (docs/terminal-protocol.md, Warm starts): the embedded host opens it on the web process's
+    loop, or the session host is asked to, in its turn like any start. False when it cannot begin here and
+    now (no web loop, low on disk, no room, a backend that cannot run it): the owner's attach opens it then,
+    and says why if it still cannot."""
+    loop = _web_loop
+    if loop is None or loop.is_closed():
+        return False
+    try:
+        req = open_request(session, 120, 32)
+    except (TryLaterError, SandboxError) as exc:
+        log.info("no warm start for session %s: %s", session.pk, exc)
+        return False
+    opener = remote_open if settings.SESSION_HOST_SOCKET else host_with_hooks().open_request
+
+    async def begin() -> None:
+        try:
+            await opener(req)  # a refusal or failure is recorded by the host's hooks, as for any start
+        except Exception:
+            log.warning("the warm start of session %s did not get through", req.session_id, exc_info=True)
+
+    def schedule() -> None:
+        task = loop.create_task(begin())
+        _warming.add(task)
+        task.add_done_callback(_warming.discard)
+
+    loop.call_soon_threadsafe(schedule)
+    return True
 
 
 def host_queue(name: str) -> str:

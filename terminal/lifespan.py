@@ -14,7 +14,7 @@ from django.conf import settings
 
 from config.celery import app
 from sandbox import SandboxError, get_backend
-from terminal.control import host_with_hooks
+from terminal.control import host_with_hooks, serve_warm_starts
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,14 @@ async def lifespan(
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            serve_warm_starts(asyncio.get_running_loop())
             if not settings.SESSION_HOST_SOCKET:
                 await reap_orphans()
             if settings.PERIODIC_JOBS_EMBEDDED:
                 timers.append(asyncio.ensure_future(_periodic_jobs()))
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            serve_warm_starts(None)
             for timer in timers:
                 timer.cancel()
             if not settings.SESSION_HOST_SOCKET:

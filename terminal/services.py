@@ -143,6 +143,17 @@ def terminal_session_end(*, session_id: Any, reason: str, failed: bool = False) 
         s.save(update_fields=fields)
 
 
+def terminal_session_discard(*, session_id: Any) -> Path | None:
+    """Remove a session nobody worked in (a sandbox prepared ahead that no one took): its row goes; its
+    recording's path is returned for the caller to delete once its sandbox is ended. None if it is gone."""
+    s = TerminalSession.objects.filter(pk=session_id).first()
+    if s is None:
+        return None
+    path = s.recording_path
+    s.delete()
+    return path
+
+
 def terminal_session_retry(*, session_id: Any) -> bool:
     """A session whose sandbox could not start is new again (its machine chosen afresh; its failures kept).
     False if it is not such a session (it ran, or it did not fail)."""

@@ -9,11 +9,12 @@ after commit. SessionError, which every session service raises, is defined here.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from baselining import clock
@@ -43,7 +44,14 @@ from tasks.family_runner import MethodFailure
 from tasks.services.environment import task_score
 from terminal import control
 from terminal.models import SessionStatus as TerminalStatus
-from terminal.services import TryLaterError, terminal_session_create, terminal_session_retry
+from terminal.models import TerminalSession
+from terminal.services import (
+    TerminalSessionError,
+    TryLaterError,
+    terminal_session_create,
+    terminal_session_discard,
+    terminal_session_retry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +130,116 @@ def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSessi
             .exists()
         ):
             raise SessionError(ERR_ONE_LIVE)
-        terminal = terminal_session_create(user=user, task_version=locked.task_version, purpose=locked.kind)
+        terminal, warmed = _take_warm(locked)
+        if terminal is None:
+            terminal = terminal_session_create(
+                user=user, task_version=locked.task_version, purpose=locked.kind
+            )
         session = BaselineSession.objects.create(assignment=locked, terminal=terminal)
         locked.status = AssignmentStatus.IN_PROGRESS
-        locked.save(update_fields=["status"])
-        _provision_on_commit(session)
+        locked.save(update_fields=["status", "warm_terminal"])
+        if not warmed:  # (a warm one is live, or starting, or refused for now: the owner's attach opens it)
+            _provision_on_commit(session)
         return session
+
+
+# --- Warm starts: the sandbox prepared while the contractor reads the instructions ----------------------
+
+
+def baseline_session_warm(*, assignment: Assignment, user: Any) -> bool:
+    """The contractor reads a reserved assignment's instructions: prepare its sandbox now (start() included;
+    no clock runs: it starts when the contractor, after Start, is attached to the live shell), so Start finds
+    it ready. One per contractor (warming another cools this one); nothing when they have a session open
+    or WARM_SANDBOXES is off. True if a sandbox is (being) prepared."""
+    if not settings.WARM_SANDBOXES or assignment.contractor_id != user.pk:
+        return False
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if (
+            locked.status != AssignmentStatus.RESERVED
+            or BaselineSession.objects.filter(assignment=locked).exists()
+        ):
+            return False
+        if BaselineSession.objects.filter(
+            assignment__contractor=user, state__in=[SessionState.CREATED, SessionState.LIVE]
+        ).exists():
+            return False
+        terminal = locked.warm_terminal
+        if terminal is None or terminal.status not in (TerminalStatus.NEW, TerminalStatus.LIVE):
+            if terminal is not None:
+                _discard_on_commit(terminal.pk)
+            try:
+                terminal = terminal_session_create(
+                    user=user, task_version=locked.task_version, purpose=locked.kind
+                )
+            except TerminalSessionError as exc:  # low on disk: Start will say so
+                log.info("no warm start for assignment %s: %s", locked.pk, exc)
+                return False
+            locked.warm_terminal = terminal
+            locked.save(update_fields=["warm_terminal"])
+        others = list(
+            Assignment.objects.filter(contractor=user, warm_terminal__isnull=False)
+            .exclude(pk=locked.pk)
+            .values_list("pk", flat=True)
+        )
+        if terminal.status == TerminalStatus.NEW:  # (asking again is harmless: an opening is shared)
+            transaction.on_commit(lambda: control.warm(terminal))
+    for other in others:
+        _cool(other)
+    return True
+
+
+def _take_warm(locked: Assignment) -> tuple[TerminalSession | None, bool]:
+    """Start takes the assignment's warm sandbox (the caller saves warm_terminal), and says whether it is
+    still warm: live or starting, it is taken as it is; one whose start failed is new again, to be
+    provisioned as any (its failure kept for staff); anything else is discarded (None)."""
+    terminal = locked.warm_terminal
+    locked.warm_terminal = None
+    if terminal is None:
+        return None, False
+    if terminal.status in (TerminalStatus.NEW, TerminalStatus.LIVE):
+        return terminal, True
+    if terminal.status == TerminalStatus.FAILED and terminal_session_retry(session_id=terminal.pk):
+        return terminal, False
+    _discard_on_commit(terminal.pk)
+    return None, False
+
+
+def _cool(assignment_id: int) -> str | None:
+    """End and remove an assignment's warm sandbox if no Start took it meanwhile; its session id."""
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().filter(pk=assignment_id).first()
+        if locked is None or locked.warm_terminal_id is None:
+            return None
+        tid = locked.warm_terminal_id
+        locked.warm_terminal = None
+        locked.save(update_fields=["warm_terminal"])
+        _discard_on_commit(tid)
+        return str(tid)
+
+
+def _discard_on_commit(terminal_id: Any) -> None:
+    recording = terminal_session_discard(session_id=terminal_id)
+
+    def end() -> None:
+        try:
+            control.end(str(terminal_id), "prepared ahead, not started: removed")
+        except Exception:  # the reaper ends it (its session is unknown now) if the host did not answer
+            log.warning("could not end warm sandbox %s now", terminal_id, exc_info=True)
+        if recording is not None:
+            recording.unlink(missing_ok=True)
+
+    transaction.on_commit(end)
+
+
+def baseline_warm_cool(*, now: datetime | None = None) -> list[str]:
+    """Periodic: warm sandboxes no Start took within WARM_SANDBOX_MINUTES, or whose assignment is no longer
+    reserved (expired, cancelled), are ended and removed; their session ids."""
+    cutoff = (now or timezone.now()) - timedelta(minutes=settings.WARM_SANDBOX_MINUTES)
+    stale = Assignment.objects.filter(warm_terminal__isnull=False).filter(
+        Q(warm_terminal__created_at__lt=cutoff) | ~Q(status=AssignmentStatus.RESERVED)
+    )
+    return [tid for pk in stale.values_list("pk", flat=True) if (tid := _cool(pk)) is not None]
 
 
 def _provision_on_commit(session: BaselineSession) -> None:

@@ -5,6 +5,7 @@ from tests.terminal.conftest import (  # noqa: F401  (fixtures, found by pytest 
     embedded_server,
     impatient_server,
     remote_server,
+    server,
     suite,
     users,
     worker,
