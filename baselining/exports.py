@@ -33,6 +33,8 @@ TASKS_COLUMNS: dict[str, str] = {
     "qa_runs": "Int64", "qa_successes": "Int64", "qa_gmean_minutes": "float64",
     "censored_n": "Int64", "censored_median_minutes": "float64", "censored_sigma": "float64",
     "censored_ci_low": "float64", "censored_ci_high": "float64",
+    "pooled_median_minutes": "float64", "pooled_sigma": "float64", "pooled_ci_low": "float64",
+    "pooled_ci_high": "float64",
     "estimate_minutes": "float64", "human_minutes": "float64", "human_source": "string",
 }  # fmt: skip
 BASELINES_COLUMNS: dict[str, str] = {
@@ -108,7 +110,13 @@ def suite_statistics(
 ) -> pd.DataFrame:
     """Per-task statistics for the tasks the filters select (invalid attempts excluded and counted)."""
     tasks, attempts = frames if frames is not None else load_frames(filters)
-    stats = task_statistics(tasks, attempts, source_order=settings.HUMAN_SOURCE_ORDER)
+    stats = task_statistics(
+        tasks,
+        attempts,
+        source_order=settings.HUMAN_SOURCE_ORDER,
+        pooling=settings.POOLED_SIGMA_BY,
+        baseline_estimate=settings.BASELINE_ESTIMATE,
+    )
     return tasks.join(stats.drop(columns=["estimate_minutes"]))
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import http.cookiejar
 import json
 import os
@@ -47,6 +48,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,14 +150,94 @@ def more_sessions(tmp: Path, remote: bool, database_url: str, n: int) -> list[st
     return list(json.loads(out.stdout.decode().strip().splitlines()[-1]))
 
 
-async def one_session(
-    url: str, cookie: str, origin: str, sample: Sample, start: asyncio.Event, until: list[float]
+def contractors(tmp: Path, remote: bool, database_url: str, n: int) -> list[tuple[int, str]]:
+    """n contractors, each with a reserved assignment of the task: (assignment id, session cookie)."""
+    env = dict(os.environ, DATA_DIR=str(tmp / ("data-remote" if remote else "data")))
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    for k in ("DATABASE_URL", "REDIS_URL", "SESSION_HOST_SOCKET"):
+        env.pop(k, None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    code = (
+        "import json; from django.contrib.auth.models import User; from django.test import Client;"
+        "from baselining.models import Assignment, ContractorProfile;"
+        "from baselining.services import contractor_accept_rules; from tasks.models import Task;"
+        "t = Task.objects.get(); out = []\n"
+        f"for i in range({n}):\n"
+        "    u = User.objects.create_user(f'contractor{i}')\n"
+        "    ContractorProfile.objects.create(user=u, status='active'); contractor_accept_rules(user=u)\n"
+        "    a = Assignment.objects.create(contractor=u, task=t, task_version=t.latest_version,"
+        " kind='baseline', status='reserved')\n"
+        "    c = Client(HTTP_HOST='127.0.0.1'); c.force_login(u); out.append([a.pk, c.cookies['sessionid'].value])\n"
+        "print(json.dumps(out))"
+    )
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=REPO, env=env, check=True, capture_output=True
+    )
+    return [(int(a), str(c)) for a, c in json.loads(out.stdout.decode().strip().splitlines()[-1])]
+
+
+def browse(url: str, cookie: str, form: bool = False) -> str:
+    """A contractor's browser: GET url, or post its form (CSRF as a browser sends it); the page it lands on."""
+    csrf = "b" * 32
+    request = urllib.request.Request(  # noqa: S310  (the bench's own loopback server)
+        url,
+        data=urllib.parse.urlencode({"csrfmiddlewaretoken": csrf}).encode() if form else None,
+        headers={"Cookie": f"sessionid={cookie}; csrftoken={csrf}", "Referer": url},
+    )
+    with urllib.request.urlopen(request, timeout=PROMPT_TIMEOUT) as r:  # noqa: S310
+        return str(r.read().decode())
+
+
+async def one_contractor(
+    base: str,
+    assignment: tuple[int, str],
+    sample: Sample,
+    opened: list[float],
+    press: asyncio.Event,
+    session_ids: list[str],
+    start: asyncio.Event,
+    until: list[float],
+    pool: ThreadPoolExecutor,
 ) -> None:
+    """Open the assignment's page (its sandbox warms while the instructions are read), press Start with the
+    others when told, then as one_session, its prompt timed from the press."""
+    loop = asyncio.get_running_loop()
+    page = f"{base}/work/assignments/{assignment[0]}/"
+    try:
+        await loop.run_in_executor(pool, browse, page, assignment[1])
+    finally:
+        opened.append(time.perf_counter())
+    await press.wait()
+    pressed = time.perf_counter()
+    try:
+        landed = await loop.run_in_executor(pool, functools.partial(browse, page, assignment[1], form=True))
+        found = re.search(r"/ws/terminal/([0-9a-f-]{36})/", landed)
+        if found is None:
+            raise ValueError("the session page has no terminal")
+    except Exception as exc:
+        sample.errors.append(f"start: {type(exc).__name__}: {exc}"[:200])
+        return
+    session_ids.append(found.group(1))
+    ws = base.replace("http", "ws", 1) + f"/ws/terminal/{found.group(1)}/"
+    await one_session(ws, f"sessionid={assignment[1]}", base, sample, start, until, pressed=pressed)
+
+
+async def one_session(
+    url: str,
+    cookie: str,
+    origin: str,
+    sample: Sample,
+    start: asyncio.Event,
+    until: list[float],
+    pressed: float | None = None,
+) -> None:
+    """A browser's terminal: its prompt timed from the hello (or from pressing Start), then typing."""
     from terminal.wsclient import TerminalClient
 
     c = TerminalClient(url, cookie=cookie, origin=origin)
     try:
-        t0 = time.perf_counter()
+        t0 = pressed if pressed is not None else time.perf_counter()
         await c.connect(cols=120)
         await c.wait_for("$ ", timeout=PROMPT_TIMEOUT)
         sample.prompt.append(time.perf_counter() - t0)
@@ -222,20 +304,43 @@ def summary(n: int, sample: Sample, cores: float, mem: list[int], idle: int) -> 
     }
 
 
-async def rung(n: int, remote: bool, seconds: float, tmp: Path, database_url: str) -> dict[str, float]:
+async def rung(
+    n: int, remote: bool, seconds: float, tmp: Path, database_url: str, read: float | None = None
+) -> dict[str, float]:
+    """One rung: n sessions opened at the same moment (their hello), or with `read`, n contractors who open
+    their assignments' pages at the same moment and all press Start `read` seconds later."""
     procs, url, cookie, origin = start_platform(tmp, remote, database_url=database_url)
-    session_ids = [url.rstrip("/").rsplit("/", 1)[-1], *more_sessions(tmp, remote, database_url, n - 1)]
     base = url.rsplit("/", 2)[0]
     sample = Sample()
     start = asyncio.Event()
     until = [0.0]
     keepers: list[Keeper] = []
     idle = sum(pss_kib(p.pid) for p in procs)  # the platform before any session
+    pool = ThreadPoolExecutor(max_workers=n)
     try:
-        tasks = [
-            asyncio.ensure_future(one_session(f"{base}/{sid}/", cookie, origin, sample, start, until))
-            for sid in session_ids
-        ]
+        if read is None:
+            session_ids = [
+                url.rstrip("/").rsplit("/", 1)[-1],
+                *more_sessions(tmp, remote, database_url, n - 1),
+            ]
+            tasks = [
+                asyncio.ensure_future(one_session(f"{base}/{sid}/", cookie, origin, sample, start, until))
+                for sid in session_ids
+            ]
+        else:
+            session_ids = []
+            opened: list[float] = []
+            press = asyncio.Event()
+            tasks = [
+                asyncio.ensure_future(
+                    one_contractor(origin, a, sample, opened, press, session_ids, start, until, pool)
+                )
+                for a in contractors(tmp, remote, database_url, n)
+            ]
+            while len(opened) < n:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(read)
+            press.set()
         t0 = time.perf_counter()
         while len(sample.prompt) + len(sample.errors) < n and time.perf_counter() - t0 < PROMPT_TIMEOUT + 10:
             await asyncio.sleep(0.2)
@@ -254,6 +359,7 @@ async def rung(n: int, remote: bool, seconds: float, tmp: Path, database_url: st
         cpu = sum(cpu_seconds(p) for p in pids if os.path.exists(f"/proc/{p}")) - cpu0
         cores = cpu / (time.perf_counter() - t1)
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)
         for proc in procs:
             proc.terminate()
             proc.wait()
@@ -445,25 +551,34 @@ def main() -> None:
     parser.add_argument("--task", default="ssh_key/find_key")
     parser.add_argument("--compose", default="", help="the running stack's compose project (CPU, memory)")
     parser.add_argument("--pids", default="", help="or its processes' pids, comma-separated (make run's)")
+    parser.add_argument(
+        "--read",
+        default="",
+        help="seconds, comma-separated: contractors open their assignment's page, read this long, then all "
+        "press Start at once; prompt is timed from the press (warm starts); unset: sessions opened at once",
+    )
     args = parser.parse_args()
     if args.url:
         running_stack(args)
         return
     base_db = os.environ.get("DATABASE_URL", "")
-    modes = [m.strip() for m in args.modes.split(",")]
+    shapes = [m.strip() for m in args.modes.split(",")]
+    reads = [float(x) for x in args.read.split(",")] if args.read else [None]
+    modes = [(m, read) for m in shapes for read in reads]
     results: dict[tuple[str, int], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-load-") as d:
         root = Path(d)
         root.chmod(0o755)  # the sandboxes' unprivileged uids must reach their files under it
         for n in [int(x) for x in args.ladder.split(",")]:
             for r in range(args.repeat):
-                for mode in modes if r % 2 == 0 else modes[::-1]:
-                    tmp = root / f"{mode}-{n}-{r}"
+                for k, (shape, read) in enumerate(modes if r % 2 == 0 else modes[::-1]):
+                    mode = shape if read is None else f"{shape}, Start after {read:g} s of reading"
+                    tmp = root / f"{shape}-{n}-{r}-{k}"
                     tmp.mkdir(mode=0o755)
-                    name = f"bench_load_{os.getpid()}_{mode}_{n}_{r}"
+                    name = f"bench_load_{os.getpid()}_{shape}_{n}_{r}_{k}"
                     url = fresh_database(base_db, name) if base_db.startswith("postgres") else ""
                     try:
-                        row = asyncio.run(rung(n, mode == "production", args.seconds, tmp, url))
+                        row = asyncio.run(rung(n, shape == "production", args.seconds, tmp, url, read))
                     finally:
                         if url:
                             drop_database(base_db, name)

@@ -324,6 +324,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "baselines@localhost")
 HUMAN_SOURCE_ORDER = tuple(
     s.strip() for s in os.environ.get("HUMAN_SOURCE_ORDER", "baseline,qa,estimate").split(",") if s.strip()
 )
+# The pooled fit's shared spread: one for the whole suite, or one per family (docs/exports.md).
+POOLED_SIGMA_BY = os.environ.get("POOLED_SIGMA_BY", "suite")
+# Which estimate is a task's baseline time: "gmean" (success-only geometric mean), "censored" or "pooled".
+BASELINE_ESTIMATE = os.environ.get("BASELINE_ESTIMATE", "gmean")
 EXPORT_TASK_SOURCE = os.environ.get("EXPORT_TASK_SOURCE", "platform")  # the `task_source` of metr rows
 HUMAN_HOURLY_RATE = float(os.environ.get("HUMAN_HOURLY_RATE", "143.61"))  # for metr rows' human_cost (USD)
 

@@ -30,7 +30,8 @@ from tests.terminal.conftest import PlatformServer, run, wait_until
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
 
-def reserve(user, task: Task) -> Assignment:  # type: ignore[no-untyped-def]
+def reserve(user, task: Task | None) -> Assignment:  # type: ignore[no-untyped-def]
+    assert task is not None and task.latest_version is not None
     return Assignment.objects.create(
         contractor=user,
         task=task,
