@@ -8,7 +8,9 @@ biases long tasks downwards. The maximum-likelihood fit below uses both.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -321,6 +323,139 @@ def pooling_test(
     statistic = float((weight * (tau - centre) ** 2).sum())
     dof = int(fams.size - 1)
     return statistic, dof, float(stats.chi2.sf(statistic, dof))
+
+
+def contractor_effects(
+    task: np.ndarray,
+    contractor: np.ndarray,
+    log_times: np.ndarray,
+    censored: np.ndarray,
+    n_tasks: int,
+    n_contractors: int,
+    level: float = 0.95,
+) -> dict[str, np.ndarray]:
+    """Log working time = task effect + contractor effect + noise, right-censored as everywhere here: who
+    baselined a task matters (METR saw experience predict speed, and not the way one would guess), so a
+    task done only by slow baseliners looks longer than it is.
+
+    Crossed effects, all tasks and contractors at once: task medians are fixed effects, the spread is shared
+    by the suite, and each contractor's effect is a random effect N(0, omega^2) (a contractor with few
+    attempts is shrunk towards the average, as a mixed model does). Given omega, Newton steps on every task,
+    contractor and the spread together maximise the penalised likelihood (its Hessian is dense but small:
+    tasks + contractors + 1); omega^2 is then updated as in EM, the mean of each effect's square and
+    posterior variance, until it settles. Standard errors come from the inverse of that Hessian (so a
+    contractor's carries the uncertainty of the tasks they did), scaled by sqrt(times / (times - tasks)) and
+    used with Student's t on (times - tasks) degrees of freedom, as the pooled fit's are.
+
+    Returns per task: mu (log minutes for an average contractor), ci_low / ci_high (minutes), ok (tasks
+    without a success have no estimate); per contractor: effect, se, speed = exp(effect) (their time over
+    an average baseliner's on the same task: above 1 slower) with speed_low / speed_high, attempts; and
+    sigma, omega, iterations (one-element arrays).
+    """
+    task = np.asarray(task, dtype=np.intp)
+    who = np.asarray(contractor, dtype=np.intp)
+    y = np.asarray(log_times, dtype=float)
+    cens = np.asarray(censored, dtype=bool)
+    pooled = pooled_lognormal_many(task, y, cens, n_tasks, np.zeros(n_tasks, dtype=np.intp), level)
+    ok = pooled["ok"]
+    rows = ok[task]
+    task, who, y, cens = task[rows], who[rows], y[rows], cens[rows]
+    n = task.size
+    nan_t, nan_c = np.full(n_tasks, np.nan), np.full(n_contractors, np.nan)
+    attempts = np.bincount(who, minlength=n_contractors)
+    if n == 0:
+        return {
+            "mu": nan_t, "ci_low": nan_t, "ci_high": nan_t, "ok": ok, "effect": nan_c, "se": nan_c,
+            "speed": nan_c, "speed_low": nan_c, "speed_high": nan_c, "attempts": attempts,
+            "sigma": np.array([np.nan]), "omega": np.array([np.nan]), "iterations": np.array([0]),
+        }  # fmt: skip
+    mu = np.where(ok, pooled["mu"], 0.0)
+    effect = np.zeros(n_contractors)
+    tau = math.log(float(pooled["sigma"][ok][0]))
+    omega2 = 0.25
+    each = np.arange(n)
+    held = np.flatnonzero(~ok)  # tasks without a success: no parameter to move (their rows are gone)
+
+    def objective(
+        mu: np.ndarray, effect: np.ndarray, tau: float
+    ) -> tuple[float, np.ndarray, tuple[Any, ...]]:
+        """The penalised log-likelihood, its gradient (tasks, contractors, tau) and its Hessian in pieces:
+        the task block and the contractor block are diagonal, coupled by E (tasks x (contractors, tau))."""
+        ll, grad, hess = _loglik_parts(each, y, cens, mu[task] + effect[who], np.full(n, tau), n)
+        g_t = np.bincount(task, weights=grad[0], minlength=n_tasks)
+        g_c = np.bincount(who, weights=grad[0], minlength=n_contractors) - effect / omega2
+        g = np.r_[g_t, g_c, grad[1].sum()]
+        d = np.bincount(task, weights=hess[0], minlength=n_tasks)
+        d[held] = -1.0
+        e = np.zeros((n_tasks, n_contractors + 1))
+        np.add.at(e, (task, who), hess[0])
+        e[:, -1] = np.bincount(task, weights=hess[1], minlength=n_tasks)
+        hc = np.bincount(who, weights=hess[0], minlength=n_contractors) - 1 / omega2
+        v = np.bincount(who, weights=hess[1], minlength=n_contractors)
+        own = np.diag(np.r_[hc, hess[2].sum()])
+        own[:-1, -1] = own[-1, :-1] = v
+        m = own - e.T @ (e / d[:, None])  # the Schur complement of the task block
+        return float(ll.sum() - (effect**2).sum() / (2 * omega2)), g, (d, e, m)
+
+    def newton_step(g: np.ndarray, pieces: tuple[Any, ...]) -> np.ndarray:
+        d, e, m = pieces
+        r1, r2 = -g[:n_tasks], -g[n_tasks:]
+        x2 = np.linalg.solve(m, r2 - e.T @ (r1 / d))
+        return np.r_[(r1 - e @ x2) / d, x2]
+
+    def variances(pieces: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Diagonal of the inverse of -H: the tasks', and the contractors' and tau's."""
+        d, e, m = pieces
+        lower = np.linalg.inv(-m)
+        f = e / d[:, None]
+        return -1 / d + np.einsum("ij,jk,ik->i", f, lower, f), np.diag(lower)
+
+    iterations = 0
+    value, g, pieces = objective(mu, effect, tau)
+    for iterations in range(1, 101):  # noqa: B007  (the count is reported)
+        for _newton in range(100):
+            step = newton_step(g, pieces)
+            step[held] = 0.0
+            step = step * min(1.0, 1.0 / max(1e-12, float(np.abs(step).max())))  # at most 1 on the log scale
+            size = 1.0
+            for _halving in range(40):
+                trial = (mu + size * step[:n_tasks], effect + size * step[n_tasks:-1], tau + size * step[-1])
+                new_value, new_g, new_pieces = objective(*trial)
+                if new_value >= value - 1e-12:
+                    break
+                size /= 2
+            mu, effect, tau = trial
+            value, g, pieces = new_value, new_g, new_pieces
+            if size * float(np.abs(step).max()) < 1e-10:
+                break
+        var_c = variances(pieces)[1][:-1]
+        new_omega2 = max(float(np.mean(effect**2 + var_c)), 1e-6)
+        settled = abs(new_omega2 - omega2) < 1e-7
+        omega2 = new_omega2
+        value, g, pieces = objective(mu, effect, tau)
+        if settled:
+            break
+    var_t, var_rest = variances(pieces)
+    df = max(n - int(ok.sum()), 1)
+    scale = math.sqrt(n / df)
+    tq = stats.t.ppf(0.5 + level / 2, df)
+    se_mu = np.sqrt(np.maximum(var_t, 0.0)) * scale
+    se_c = np.sqrt(np.maximum(var_rest[:-1], 0.0)) * scale
+    return {
+        "mu": np.where(ok, mu, np.nan),
+        "ci_low": np.where(ok, np.exp(mu - tq * se_mu), np.nan),
+        "ci_high": np.where(ok, np.exp(mu + tq * se_mu), np.nan),
+        "ok": ok,
+        "effect": np.where(attempts > 0, effect, np.nan),
+        "se": np.where(attempts > 0, se_c, np.nan),
+        "speed": np.where(attempts > 0, np.exp(effect), np.nan),
+        "speed_low": np.where(attempts > 0, np.exp(effect - tq * se_c), np.nan),
+        "speed_high": np.where(attempts > 0, np.exp(effect + tq * se_c), np.nan),
+        "attempts": attempts,
+        "sigma": np.array([math.exp(tau)]),
+        "omega": np.array([math.sqrt(omega2)]),
+        "iterations": np.array([iterations]),
+    }
 
 
 # --- Per-task statistics over a whole suite (pandas in, pandas out; no database here) -----------------

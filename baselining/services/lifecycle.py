@@ -130,12 +130,19 @@ def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSessi
             .exists()
         ):
             raise SessionError(ERR_ONE_LIVE)
-        terminal, warmed = _take_warm(locked)
+        terminal = _take_warm(locked)
+        warmed = terminal is not None
         if terminal is None:
             terminal = terminal_session_create(
                 user=user, task_version=locked.task_version, purpose=locked.kind
             )
-        session = BaselineSession.objects.create(assignment=locked, terminal=terminal)
+        session = BaselineSession(assignment=locked, terminal=terminal)
+        if (
+            terminal.status == TerminalStatus.FAILED
+        ):  # its start failed while warming: said now, retry offered
+            session.state = SessionState.FAILED
+            session.scoring_error = terminal.end_reason
+        session.save()
         locked.status = AssignmentStatus.IN_PROGRESS
         locked.save(update_fields=["status", "warm_terminal"])
         if not warmed:  # (a warm one is live, or starting, or refused for now: the owner's attach opens it)
@@ -189,20 +196,20 @@ def baseline_session_warm(*, assignment: Assignment, user: Any) -> bool:
     return True
 
 
-def _take_warm(locked: Assignment) -> tuple[TerminalSession | None, bool]:
-    """Start takes the assignment's warm sandbox (the caller saves warm_terminal), and says whether it is
-    still warm: live or starting, it is taken as it is; one whose start failed is new again, to be
-    provisioned as any (its failure kept for staff); anything else is discarded (None)."""
+def _take_warm(locked: Assignment) -> TerminalSession | None:
+    """Start takes the assignment's warm session (the caller saves warm_terminal): live or still starting,
+    as it is; one whose start failed, as it is too (the contractor is told at once and may retry; a second
+    try of the same start would only fail again); anything else is discarded (None)."""
     terminal = locked.warm_terminal
     locked.warm_terminal = None
     if terminal is None:
-        return None, False
+        return None
     if terminal.status in (TerminalStatus.NEW, TerminalStatus.LIVE):
-        return terminal, True
-    if terminal.status == TerminalStatus.FAILED and terminal_session_retry(session_id=terminal.pk):
-        return terminal, False
+        return terminal
+    if terminal.status == TerminalStatus.FAILED and terminal.started_at is None:
+        return terminal
     _discard_on_commit(terminal.pk)
-    return None, False
+    return None
 
 
 def _cool(assignment_id: int) -> str | None:

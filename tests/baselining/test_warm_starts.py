@@ -18,6 +18,7 @@ from baselining import clock
 from baselining.models import Assignment, AssignmentKind, AssignmentStatus, BaselineSession, SessionState
 from baselining.services.lifecycle import (
     baseline_session_open,
+    baseline_session_retry,
     baseline_session_warm,
     baseline_warm_cool,
     clock_events,
@@ -25,6 +26,7 @@ from baselining.services.lifecycle import (
 from tasks.models import Task
 from terminal import control
 from terminal.models import SessionStatus, TerminalSession
+from terminal.services import terminal_session_end
 from tests.terminal.conftest import PlatformServer, run, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
@@ -154,14 +156,19 @@ def test_no_warm_start_where_it_cannot_be_taken(users, suite, settings) -> None:
     assert Assignment.objects.filter(warm_terminal__isnull=False).count() == 0
 
 
-def test_a_warm_start_that_failed_is_tried_again_at_start(users, suite) -> None:
+def test_a_warm_start_that_failed_is_told_at_start_with_a_retry(users, suite) -> None:
     alice = users["alice"]
     a = reserve(alice, Task.objects.get(family__name="ssh_key", name="find_key"))
     assert baseline_session_warm(assignment=a, user=alice)  # no web loop here: the row only
     warm = warm_terminal(a)
     assert warm is not None
-    TerminalSession.objects.filter(pk=warm.pk).update(status=SessionStatus.FAILED)
+    terminal_session_end(
+        session_id=warm.pk, reason="could not start the sandbox: start() failed", failed=True
+    )
     session = baseline_session_open(assignment=a, user=alice)
     assert session.terminal_id == warm.pk
+    assert session.state == SessionState.FAILED and "start() failed" in session.scoring_error
+    assert clock_events(session) == []
+    baseline_session_retry(session=session)
     warm.refresh_from_db()
-    assert warm.status == SessionStatus.NEW
+    assert warm.status == SessionStatus.NEW and len(warm.start_failures) == 1
