@@ -18,8 +18,9 @@ import pandas as pd
 from django.conf import settings
 from django.urls import reverse
 
+from baselining.models import ContractorProfile
 from baselining.selectors import ExportFilters, attempt_rows, date_window, pseudonym, task_rows
-from baselining.statistics import TASK_STAT_COLUMNS, task_statistics
+from baselining.statistics import TASK_STAT_COLUMNS, contractor_table, task_statistics
 from config.streaming import csv_lines, jsonl_lines
 from tasks.models import Flag
 
@@ -35,6 +36,7 @@ TASKS_COLUMNS: dict[str, str] = {
     "censored_ci_low": "float64", "censored_ci_high": "float64",
     "pooled_median_minutes": "float64", "pooled_sigma": "float64", "pooled_ci_low": "float64",
     "pooled_ci_high": "float64",
+    "adjusted_median_minutes": "float64", "adjusted_ci_low": "float64", "adjusted_ci_high": "float64",
     "estimate_minutes": "float64", "human_minutes": "float64", "human_source": "string",
 }  # fmt: skip
 BASELINES_COLUMNS: dict[str, str] = {
@@ -262,9 +264,64 @@ def metr_rows(filters: ExportFilters) -> Iterator[dict[str, Any]]:
 EXPORTS = {
     "tasks.csv": "tasks",
     "baselines.csv": "baselines",
+    "contractors.csv": "contractors",
     "flags.csv": "flags",
     "runs.jsonl": "metr",
 }
+
+
+# -- contractors.csv: one row per contractor who baselined, by pseudonym ----------------------------------
+CONTRACTORS_COLUMNS: dict[str, str] = {
+    "contractor": "string", "attempts": "Int64", "successes": "Int64", "success_rate": "float64",
+    "relative_speed": "float64", "speed_factor": "float64", "speed_ci_low": "float64",
+    "speed_ci_high": "float64", "years_experience": "float64", "expertise_areas": "string",
+}  # fmt: skip
+
+
+def stated_experience(expertise: Any) -> tuple[float | None, str]:
+    """From an application's expertise ([{"area": ..., "years": ...}, ...]): the most years stated in any
+    area (None if none is a number) and the areas, `;`-separated."""
+    entries = [e for e in expertise if isinstance(e, dict)] if isinstance(expertise, list) else []
+    years = []
+    for e in entries:
+        try:
+            value = float(e["years"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if math.isfinite(value) and value >= 0:
+            years.append(value)
+    areas = sorted({str(e["area"]).strip() for e in entries if str(e.get("area", "")).strip()})
+    return (max(years) if years else None), "; ".join(areas)
+
+
+def contractors_frame(
+    filters: ExportFilters,
+    frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    stats: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """contractor_table over the tasks the filters select, with each contractor's stated experience."""
+    tasks, attempts = frames if frames is not None else load_frames(filters)
+    if stats is None:
+        stats = suite_statistics(filters, (tasks, attempts))
+    table = contractor_table(stats, attempts)
+    stated = {
+        p: stated_experience(e)
+        for p, e in ContractorProfile.objects.filter(pseudonym__in=list(table["contractor"])).values_list(
+            "pseudonym", "expertise"
+        )
+    }
+    table["years_experience"] = (
+        table["contractor"].map(lambda c: stated.get(c, (None, ""))[0]).astype("float64")
+    )
+    table["expertise_areas"] = table["contractor"].map(lambda c: stated.get(c, (None, ""))[1])
+    return table
+
+
+def contractors_table(filters: ExportFilters) -> Iterator[list[Any]]:
+    table = contractors_frame(filters)
+    yield list(CONTRACTORS_COLUMNS)
+    for row in table[list(CONTRACTORS_COLUMNS)].itertuples(index=False):
+        yield [_cell(v) for v in row]
 
 
 # -- flags.csv: one row per flag, with the session and recording offset where there is one -----------
@@ -314,7 +371,8 @@ def text_columns(columns: dict[str, str]) -> list[int]:
 
 
 def export_lines(name: str, filters: ExportFilters, base_url: str = "") -> Iterator[str]:
-    """The text of one export, line by line: tasks.csv, baselines.csv, flags.csv or runs.jsonl.
+    """The text of one export, line by line: tasks.csv, baselines.csv, contractors.csv, flags.csv or
+    runs.jsonl.
 
     In the CSV files every text cell that a spreadsheet would run as a formula starts with `'`
     (config.streaming.csv_text); runs.jsonl, like the API's JSON, keeps the raw text."""
@@ -322,6 +380,8 @@ def export_lines(name: str, filters: ExportFilters, base_url: str = "") -> Itera
         return csv_lines(tasks_table(filters), text_columns(TASKS_COLUMNS))
     if name == "baselines.csv":
         return csv_lines(baselines_table(filters, base_url), text_columns(BASELINES_COLUMNS))
+    if name == "contractors.csv":
+        return csv_lines(contractors_table(filters), text_columns(CONTRACTORS_COLUMNS))
     if name == "flags.csv":
         return csv_lines(flags_table(filters, base_url), text_columns(FLAGS_COLUMNS))
     if name == "runs.jsonl":

@@ -163,6 +163,34 @@ def coverage(stats: pd.DataFrame) -> str | None:
     return svg(fig)
 
 
+def speed_by_experience(contractors: pd.DataFrame) -> str | None:
+    """Does experience predict speed? Each contractor's speed factor (the crossed fit's, with its 95%
+    interval; log scale, 1 = an average baseliner) against the years of experience they stated."""
+    have = contractors.loc[contractors["speed_factor"].notna() & contractors["years_experience"].notna()]
+    if have.empty:
+        return None
+    fig = Figure(figsize=(6.5, 3.2))
+    ax = fig.subplots()
+    speed = have["speed_factor"].to_numpy(dtype=float)
+    low = have["speed_ci_low"].to_numpy(dtype=float)
+    high = have["speed_ci_high"].to_numpy(dtype=float)
+    years = have["years_experience"].to_numpy(dtype=float)
+    ax.errorbar(
+        years, speed, yerr=[speed - low, high - speed], fmt="o", color=SOURCE_COLOURS["baseline"],
+        ecolor="#93c5fd", elinewidth=1.5, capsize=0, markersize=5,
+    )  # fmt: skip
+    ax.axhline(1.0, color="#9ca3af", linewidth=1, linestyle="--")
+    ax.set_yscale("log")
+    span = max(float(np.nanmax(high)), 1.0 / float(np.nanmin(low)), 1.5)
+    ax.set_ylim(1 / span / 1.1, span * 1.1)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}x"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("years of experience stated in the application")
+    ax.set_ylabel("time vs an average baseliner")
+    ax.spines[["top", "right"]].set_visible(False)
+    return svg(fig)
+
+
 def dashboard_plots(stats: pd.DataFrame, attempts: pd.DataFrame) -> dict[str, str | None]:
     return {
         "coverage": coverage(stats),

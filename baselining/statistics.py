@@ -467,6 +467,7 @@ TASK_STAT_COLUMNS = [
     "qa_runs", "qa_successes", "qa_gmean_minutes",
     "censored_n", "censored_median_minutes", "censored_sigma", "censored_ci_low", "censored_ci_high",
     "pooled_median_minutes", "pooled_sigma", "pooled_ci_low", "pooled_ci_high",
+    "adjusted_median_minutes", "adjusted_ci_low", "adjusted_ci_high",
     "estimate_minutes", "human_minutes", "human_source",
 ]  # fmt: skip
 POOLINGS = ("suite", "family")
@@ -476,7 +477,39 @@ BASELINE_ESTIMATES = {
     "gmean": "gmean_minutes",
     "censored": "censored_median_minutes",
     "pooled": "pooled_median_minutes",
+    "adjusted": "adjusted_median_minutes",
 }
+FIT_OUTCOMES = ["success", "failure", "gave_up", "time_limit"]
+
+
+def _who(rows: pd.DataFrame) -> pd.Series:
+    """Each attempt's contractor as exports name them: the pseudonym, else u_<user id>."""
+    return rows["contractor"].fillna("u_" + rows["contractor_user"].astype(str))
+
+
+def crossed_fit(rows: pd.DataFrame, level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """contractor_effects on attempts (task, outcome, working_seconds, contractor, contractor_user; the
+    valid, timed, finished baselines): per task adjusted_median_minutes, adjusted_ci_low, adjusted_ci_high;
+    per contractor speed_factor, speed_ci_low, speed_ci_high."""
+    tasks, task_ids = pd.factorize(rows["task"])
+    who, names = pd.factorize(_who(rows))
+    fit = contractor_effects(
+        tasks, who, np.log(rows["working_seconds"].to_numpy() / 60),
+        (rows["outcome"] != "success").to_numpy(), len(task_ids), len(names), level,
+    )  # fmt: skip
+    per_task = pd.DataFrame(
+        {
+            "adjusted_median_minutes": np.exp(fit["mu"]),
+            "adjusted_ci_low": fit["ci_low"],
+            "adjusted_ci_high": fit["ci_high"],
+        },
+        index=task_ids,
+    )
+    per_contractor = pd.DataFrame(
+        {"speed_factor": fit["speed"], "speed_ci_low": fit["speed_low"], "speed_ci_high": fit["speed_high"]},
+        index=pd.Index(names, name="contractor"),
+    )
+    return per_task, per_contractor
 
 
 def _log_summary(logs: pd.Series, level: float) -> pd.DataFrame:
@@ -545,7 +578,7 @@ def task_statistics(
     qa_logs = np.log(qa.loc[qa_success, "working_seconds"] / 60).set_axis(qa.loc[qa_success, "task"])
     out["qa_gmean_minutes"] = _log_summary(qa_logs, level)["gmean"]
 
-    fit_rows = base.loc[ok_time & base["outcome"].isin(["success", "failure", "gave_up", "time_limit"])]
+    fit_rows = base.loc[ok_time & base["outcome"].isin(FIT_OUTCOMES)]
     codes, uniques = pd.factorize(fit_rows["task"])
     fit = censored_lognormal_many(
         codes, np.log(fit_rows["working_seconds"].to_numpy() / 60),
@@ -586,6 +619,10 @@ def task_statistics(
     )
     out["estimate_minutes"] = tasks["estimate_minutes"].astype("float64")
 
+    if {"contractor", "contractor_user"} <= set(fit_rows.columns):
+        out = out.join(crossed_fit(fit_rows, level)[0])
+    else:
+        out = out.assign(adjusted_median_minutes=np.nan, adjusted_ci_low=np.nan, adjusted_ci_high=np.nan)
     if baseline_estimate not in BASELINE_ESTIMATES:
         raise ValueError(
             f"the baseline estimate is one of {', '.join(BASELINE_ESTIMATES)}, not {baseline_estimate!r}"
@@ -623,13 +660,15 @@ def family_table(stats: pd.DataFrame) -> pd.DataFrame:
 
 
 def contractor_table(stats: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFrame:
-    """Per contractor (pseudonym): valid baseline attempts, success rate, and median speed relative to the
-    task's geometric mean (working time / task gmean over their successes: below 1 is faster)."""
+    """Per contractor (pseudonym): valid baseline attempts, success rate, median speed relative to the
+    task's geometric mean (working time / task gmean over their successes: below 1 is faster), and the
+    speed factor of the crossed fit (crossed_fit: their time over an average baseliner's on the same task,
+    failures and give-ups counted as censored, few attempts shrunk towards 1) with its 95% interval."""
     a = attempts.loc[(attempts["kind"] == "baseline") & (attempts["review_status"] != "invalid")]
     a = a.assign(
         success=a["outcome"] == "success",
         ratio=a["working_seconds"] / 60 / a["task"].map(stats["gmean_minutes"]),
-        who=a["contractor"].fillna("u_" + a["contractor_user"].astype(str)),
+        who=_who(a),
     )
     g = a.groupby("who", sort=True)
     out = pd.DataFrame(
@@ -640,4 +679,10 @@ def contractor_table(stats: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFram
         }
     )
     out["success_rate"] = out["successes"] / out["attempts"]
-    return out.reset_index().rename(columns={"who": "contractor"})
+    fit_rows = a.loc[(a["working_seconds"] > 0) & a["outcome"].isin(FIT_OUTCOMES)]
+    out = (
+        out.join(crossed_fit(fit_rows)[1])
+        if len(fit_rows)
+        else out.assign(speed_factor=np.nan, speed_ci_low=np.nan, speed_ci_high=np.nan)
+    )
+    return out.rename_axis("contractor").reset_index()

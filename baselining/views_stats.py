@@ -7,11 +7,11 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 
-from baselining.exports import EXPORTS, export_lines, load_frames, suite_statistics
+from baselining.exports import EXPORTS, contractors_frame, export_lines, load_frames, suite_statistics
 from baselining.forms import ExportFilterForm
-from baselining.plots import dashboard_plots
+from baselining.plots import dashboard_plots, speed_by_experience
 from baselining.selectors import ExportFilters
-from baselining.statistics import contractor_table, family_table
+from baselining.statistics import family_table
 from config.http import bad_request
 from config.permissions import staff_required
 from config.streaming import download
@@ -53,15 +53,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     tasks, attempts = load_frames(filters)
     stats = suite_statistics(filters, (tasks, attempts))
     coverage = stats["human_source"].fillna("none").value_counts()
+    contractors = contractors_frame(filters, (tasks, attempts), stats)
     context = {
         "form": form,
         "n_tasks": len(stats),
         "n_attempts": int(stats["attempts"].sum()),
         "n_invalid": int(stats["invalid_excluded"].sum()),
         "coverage": [(s, int(coverage.get(s, 0))) for s in ("baseline", "qa", "estimate", "none")],
-        "plots": dashboard_plots(stats, attempts),
+        "plots": {**dashboard_plots(stats, attempts), "speed": speed_by_experience(contractors)},
         "families": family_table(stats).to_dict("records"),
-        "contractors": contractor_table(stats, attempts).to_dict("records"),
+        "contractors": contractors.to_dict("records"),
         "tasks": stats.sort_values("human_minutes", na_position="last").head(200).to_dict("records"),
         "query": request.GET.urlencode(),
     }

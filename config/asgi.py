@@ -5,6 +5,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DATABASE_POOL", "1")  # PostgreSQL connections pooled in the web process (settings)
 django_asgi_app = get_asgi_application()
 
 # These import models and consumers, so they come after the app registry is loaded.

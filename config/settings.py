@@ -100,6 +100,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory, so that servers the tests start as subprocesses share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _env_bool("DATABASE_POOL"):
+    # A pool per process (psycopg_pool), as Django advises under ASGI instead of persistent connections:
+    # without it every request, and every database call of a WebSocket, opened a connection of its own
+    # (half of a contractor's Start, docs/terminal-protocol.md). On in the web process (config/asgi.py);
+    # off by default elsewhere: a Celery prefork worker must not inherit a pool's sockets.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 1, "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "8")), "timeout": 30}
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

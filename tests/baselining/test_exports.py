@@ -15,6 +15,7 @@ from scipy import stats
 
 from baselining.exports import (
     BASELINES_COLUMNS,
+    CONTRACTORS_COLUMNS,
     FLAGS_COLUMNS,
     METR_COLUMNS,
     TASKS_COLUMNS,
@@ -92,7 +93,7 @@ def test_every_csv_loads_with_the_documented_dtypes(suite, django_user_model) ->
             task_version=tv, by=someone, category="unclear", severity="minor", description='a "quoted",\nline'
         )
     for name, columns in (("tasks.csv", TASKS_COLUMNS), ("baselines.csv", BASELINES_COLUMNS),
-                          ("flags.csv", FLAGS_COLUMNS)):  # fmt: skip
+                          ("flags.csv", FLAGS_COLUMNS), ("contractors.csv", CONTRACTORS_COLUMNS)):  # fmt: skip
         df = pd.read_csv(io.StringIO(_read(name)), **read_csv_kwargs(columns))
         assert list(df.columns) == list(columns), name
         for column, dtype in columns.items():
@@ -168,7 +169,12 @@ def test_metr_rows_join_metr_run_files(suite) -> None:
 def test_export_command_writes_every_file(suite, tmp_path) -> None:
     out = io.StringIO()
     call_command("export_baselines", "--out", str(tmp_path), stdout=out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["baselines.csv", "flags.csv", "tasks.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "baselines.csv",
+        "contractors.csv",
+        "flags.csv",
+        "tasks.csv",
+    ]
     assert "tasks.csv: 60 rows" in out.getvalue()
     call_command("export_baselines", "--out", str(tmp_path / "m"), "--format", "metr", stdout=out)
     assert [p.name for p in (tmp_path / "m").iterdir()] == ["runs.jsonl"]
@@ -190,8 +196,35 @@ def test_docs_list_every_column_with_its_dtype() -> None:
     from django.conf import settings
 
     doc = (Path(settings.BASE_DIR) / "docs" / "exports.md").read_text()
-    for columns in (TASKS_COLUMNS, BASELINES_COLUMNS, FLAGS_COLUMNS):
+    for columns in (TASKS_COLUMNS, BASELINES_COLUMNS, FLAGS_COLUMNS, CONTRACTORS_COLUMNS):
         for column, dtype in columns.items():
             assert re.search(rf"^\| {column} \| {dtype} \|", doc, re.M), (column, dtype)
     for column in METR_COLUMNS:
         assert f"`{column}`" in doc, column
+
+
+def test_contractors_csv_has_pseudonyms_speed_factors_and_stated_experience(suite) -> None:
+    from baselining.models import ContractorProfile
+
+    profiles = list(ContractorProfile.objects.select_related("user").order_by("pk")[:3])
+    for years, p in zip((2, 7, "unknown"), profiles, strict=True):
+        p.expertise = [{"area": "security", "years": years}, {"area": "data science", "years": 1}]
+        p.save(update_fields=["expertise"])
+    text = _read("contractors.csv")
+    df = pd.read_csv(io.StringIO(text), **read_csv_kwargs(CONTRACTORS_COLUMNS))
+    attempts = suite_statistics(ALL)["attempts"].sum()
+    assert df["attempts"].sum() == attempts  # every valid baseline attempt, once
+    assert df["contractor"].str.startswith("c_").all()  # pseudonyms only
+    for p in profiles:
+        assert p.user.username not in text
+    by = df.set_index("contractor")
+    assert by.loc[profiles[0].pseudonym, "years_experience"] == 2
+    assert by.loc[profiles[1].pseudonym, "years_experience"] == 7
+    assert by.loc[profiles[2].pseudonym, "years_experience"] == 1  # "unknown" is not a number of years
+    assert by.loc[profiles[0].pseudonym, "expertise_areas"] == "data science; security"
+    has = df["speed_factor"].notna()
+    assert has.mean() > 0.9
+    assert ((df["speed_ci_low"] <= df["speed_factor"]) & (df["speed_factor"] <= df["speed_ci_high"]))[
+        has
+    ].all()
+    assert np.exp(np.log(df.loc[has, "speed_factor"]).mean()) == pytest.approx(1, abs=0.25)

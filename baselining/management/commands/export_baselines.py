@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from baselining.exports import export_lines
 from baselining.selectors import ExportFilters
 
-FILES = {"csv": ["tasks.csv", "baselines.csv", "flags.csv"], "metr": ["runs.jsonl"]}
+FILES = {"csv": ["tasks.csv", "baselines.csv", "contractors.csv", "flags.csv"], "metr": ["runs.jsonl"]}
 
 
 def _day(option: str, value: str | None) -> date | None:
@@ -24,7 +24,10 @@ def _day(option: str, value: str | None) -> date | None:
 
 
 class Command(BaseCommand):
-    help = "Write tasks.csv, baselines.csv and flags.csv (or METR-format runs.jsonl) to a directory."
+    help = (
+        "Write tasks.csv, baselines.csv, contractors.csv and flags.csv (or METR-format runs.jsonl) to a "
+        "directory."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--out", required=True, help="directory to write into (created if missing)")
