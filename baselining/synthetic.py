@@ -50,14 +50,24 @@ def generate_suite(
     qa_rate: float = 0.1,
     prefix: str = "gen",
     batch: int = 5000,
+    contractor_sigma: float = 0.0,
 ) -> Suite:
     """Tasks with true medians from 1 minute to 16 hours; each attempt's time is log-normal around it.
 
     Each baseliner has a patience (1.2x to 4x the task's estimate, which is the true median off by up to
     2x): slower than that, they give up or hit the limit (a censored attempt); some succeed but the score
-    says fail (a censored attempt too). A few attempts are marked invalid.
+    says fail (a censored attempt too). A few attempts are marked invalid. Each contractor states 0-15 years
+    of experience; with contractor_sigma, each is also that much faster or slower on the log scale
+    (N(0, contractor_sigma), unrelated to the years), their times multiplied by it.
     """
     rng = np.random.default_rng(seed)
+    people = np.random.default_rng([seed, 1])  # contractors' own draws: the attempts' stream is unchanged
+    years = people.integers(0, 16, size=n_contractors)
+    speed = (
+        people.normal(0, contractor_sigma, size=n_contractors)
+        if contractor_sigma
+        else np.zeros(n_contractors)
+    )
     user_model = get_user_model()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with transaction.atomic():
@@ -65,7 +75,14 @@ def generate_suite(
             [user_model(username=f"{prefix}-c{i:04d}") for i in range(n_contractors)]
         )
         ContractorProfile.objects.bulk_create(
-            [ContractorProfile(user=u, status=ContractorStatus.ACTIVE) for u in users]
+            [
+                ContractorProfile(
+                    user=u,
+                    status=ContractorStatus.ACTIVE,
+                    expertise=[{"area": "software engineering", "years": int(years[i])}],
+                )
+                for i, u in enumerate(users)
+            ]
         )
         n_fam = math.ceil(n_tasks / tasks_per_family)
         families = TaskFamily.objects.bulk_create(
@@ -102,7 +119,9 @@ def generate_suite(
         task_ix = np.repeat(np.arange(n_tasks), attempts_per_task)
         # distinct contractors per task: a rotation through the pool
         contractor_ix = (np.tile(np.arange(attempts_per_task), n_tasks) * 7 + task_ix) % n_contractors
-        minutes = np.exp(np.log(medians[task_ix]) + rng.normal(0, SPREAD_SIGMA, size=n))
+        minutes = np.exp(
+            np.log(medians[task_ix]) + rng.normal(0, SPREAD_SIGMA, size=n) + speed[contractor_ix]
+        )
         patience = estimates[task_ix] * rng.uniform(1.2, 4.0, size=n)
         gave_up = minutes > patience
         wrong = ~gave_up & (rng.random(n) < 0.1)

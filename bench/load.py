@@ -17,6 +17,11 @@ on the same 2 cores: its own latency is in every figure, the same for every rung
 
 With --repeat R every rung runs R times (modes interleaved) and the table gives the median and the range.
 
+With --read SECONDS[,SECONDS...] the sessions are opened as contractors open theirs: N contractors, each
+with a reserved assignment, open its page at the same moment (which warms its sandbox while they read),
+read for SECONDS, then all press Start at once; "prompt" is then from the press (the form's POST, the
+redirect to the session page, the WebSocket) to the first prompt. 0 is a Start pressed at once.
+
 Against a running stack instead (`make run`, or the composed stack of docs/deployment.md):
 
     .venv/bin/python bench/load.py --url http://127.0.0.1:8000 --login staff:PASSWORD [--ladder 10,30]

@@ -23,11 +23,12 @@ def staff_client(client):  # type: ignore[no-untyped-def]
 
 def test_dashboard_shows_the_suite_in_plots_and_tables(staff_client, django_assert_max_num_queries) -> None:
     generate_suite(n_tasks=50, attempts_per_task=6, seed=5, tasks_per_family=10)
-    with django_assert_max_num_queries(8):  # session, user, flag count, tasks, attempts: not per task
+    # session, user, flag count, tasks, attempts, contractors' stated experience: not per task or contractor
+    with django_assert_max_num_queries(9):
         resp = staff_client.get("/stats/")
     html = resp.content.decode()
     assert resp.status_code == 200
-    assert html.count("<svg") == 3  # coverage, lengths, every baseline per task
+    assert html.count("<svg") == 4  # coverage, lengths, every baseline per task, speed by experience
     assert "50 tasks" in html and "gen_f00004" in html
     assert html.count('class="badge src-') >= 4
     one = staff_client.get("/stats/?family=gen_f00001").content.decode()
@@ -74,7 +75,7 @@ def test_task_names_are_text_in_the_plots_never_mathtext_or_markup(staff_client)
         Task.objects.filter(pk=task.pk).update(name=name)  # as an import would store it (no sandbox here)
     resp = staff_client.get("/stats/")
     html = resp.content.decode()
-    assert resp.status_code == 200 and html.count("<svg") == 3
+    assert resp.status_code == 200 and html.count("<svg") == 4  # the three, and speed by experience
     assert r"gen_f00000/$\x{...}$" in html and r"gen_f00000/$\frac$" in html  # in the plot, as written
     assert "<svg onload" not in html and "<img src=x" not in html
     assert "&lt;svg onload=alert(1)&gt;" in html

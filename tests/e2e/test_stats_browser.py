@@ -15,13 +15,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_staff_read_the_dashboard(page, live_server) -> None:
-    generate_suite(n_tasks=80, attempts_per_task=6, seed=11, tasks_per_family=8)
+    generate_suite(n_tasks=80, attempts_per_task=6, seed=11, tasks_per_family=8, contractor_sigma=0.4)
     get_user_model().objects.create_user("staff", password="staff-pass-1", is_staff=True)
     login(page, live_server.url, "staff", "staff-pass-1", path="/login/?next=/stats/")
     page.wait_for_url("**/stats/")
     figures = page.locator("figure.plot svg")
-    assert figures.count() == 3
-    for i in range(3):
+    assert figures.count() == 4  # coverage, lengths, every baseline, speed by experience
+    for i in range(4):
         box = figures.nth(i).bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 60  # drawn, not collapsed
     # 40 tasks in the strip plot, their labels readable (not overlapping: distinct vertical positions)
@@ -32,6 +32,9 @@ def test_staff_read_the_dashboard(page, live_server) -> None:
     boxes = sorted((b["y"], b["height"]) for b in (el.bounding_box() for el in labels) if b)
     assert all(y2 >= y1 + h1 * 0.9 for (y1, h1), (y2, _) in itertools.pairwise(boxes))
     page.screenshot(path=str(ARTIFACTS / "stats-dashboard.png"), full_page=True)
+    page.locator("#contractors").screenshot(path=str(ARTIFACTS / "stats-contractors.png"))
+    speeds = page.locator("#contractors tbody tr td:nth-child(5)").all_inner_texts()
+    assert len(speeds) == 60 and all("(" in s for s in speeds)  # every contractor's factor and interval
     page.fill("input[name=family]", "gen_f00003")
     page.click("text=Filter")
     page.wait_for_url("**family=gen_f00003**")
