@@ -387,8 +387,10 @@ def contractor_effects(
         g = np.r_[g_t, g_c, grad[1].sum()]
         d = np.bincount(task, weights=hess[0], minlength=n_tasks)
         d[held] = -1.0
-        e = np.zeros((n_tasks, n_contractors + 1))
-        np.add.at(e, (task, who), hess[0])
+        e = np.bincount(
+            task * (n_contractors + 1) + who, weights=hess[0], minlength=n_tasks * (n_contractors + 1)
+        )
+        e = e.reshape(n_tasks, n_contractors + 1)
         e[:, -1] = np.bincount(task, weights=hess[1], minlength=n_tasks)
         hc = np.bincount(who, weights=hess[0], minlength=n_contractors) - 1 / omega2
         v = np.bincount(who, weights=hess[1], minlength=n_contractors)
@@ -408,7 +410,7 @@ def contractor_effects(
         d, e, m = pieces
         lower = np.linalg.inv(-m)
         f = e / d[:, None]
-        return -1 / d + np.einsum("ij,jk,ik->i", f, lower, f), np.diag(lower)
+        return -1 / d + ((f @ lower) * f).sum(axis=1), np.diag(lower)
 
     iterations = 0
     value, g, pieces = objective(mu, effect, tau)
@@ -430,7 +432,7 @@ def contractor_effects(
                 break
         var_c = variances(pieces)[1][:-1]
         new_omega2 = max(float(np.mean(effect**2 + var_c)), 1e-6)
-        settled = abs(new_omega2 - omega2) < 1e-7
+        settled = abs(new_omega2 - omega2) < 1e-5 * omega2
         omega2 = new_omega2
         value, g, pieces = objective(mu, effect, tau)
         if settled:

@@ -428,7 +428,7 @@ def test_bad_filter_messages_are_clear(suite, api) -> None:
     }
     assert get_json(api, "/api/tasks/?status=bogus", 400) == {"status": ['"bogus" is not a valid choice.']}
     assert get_json(api, "/api/exports/secrets.txt", 404) == {
-        "detail": "unknown export 'secrets.txt': one of tasks.csv, baselines.csv, flags.csv, runs.jsonl"
+        "detail": "unknown export 'secrets.txt': one of tasks.csv, baselines.csv, contractors.csv, flags.csv, runs.jsonl"
     }
 
 
