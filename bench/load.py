@@ -134,14 +134,23 @@ def drop_database(base: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def more_sessions(tmp: Path, remote: bool, database_url: str, n: int) -> list[str]:
-    """n more trial sessions of the bench user (the one start_platform logged in), on the same database."""
+def platform_shell(tmp: Path, remote: bool, database_url: str, code: str) -> Any:
+    """Run `code` in `manage.py shell` on the rung's platform (its data directory and database); the JSON
+    its last line printed."""
     env = dict(os.environ, DATA_DIR=str(tmp / ("data-remote" if remote else "data")))
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     for k in ("DATABASE_URL", "REDIS_URL", "SESSION_HOST_SOCKET"):
         env.pop(k, None)
     if database_url:
         env["DATABASE_URL"] = database_url
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=REPO, env=env, check=True, capture_output=True
+    )
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+def more_sessions(tmp: Path, remote: bool, database_url: str, n: int) -> list[str]:
+    """n more trial sessions of the bench user (the one start_platform logged in), on the same database."""
     code = (
         "import json; from django.contrib.auth.models import User; from tasks.models import Task;"
         "from terminal.services import terminal_session_create;"
@@ -149,20 +158,11 @@ def more_sessions(tmp: Path, remote: bool, database_url: str, n: int) -> list[st
         f"print(json.dumps([str(terminal_session_create(user=u, task_version=tv, purpose='trial').id)"
         f" for _ in range({n})]))"
     )
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=REPO, env=env, check=True, capture_output=True
-    )
-    return list(json.loads(out.stdout.decode().strip().splitlines()[-1]))
+    return list(platform_shell(tmp, remote, database_url, code))
 
 
 def contractors(tmp: Path, remote: bool, database_url: str, n: int) -> list[tuple[int, str]]:
     """n contractors, each with a reserved assignment of the task: (assignment id, session cookie)."""
-    env = dict(os.environ, DATA_DIR=str(tmp / ("data-remote" if remote else "data")))
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    for k in ("DATABASE_URL", "REDIS_URL", "SESSION_HOST_SOCKET"):
-        env.pop(k, None)
-    if database_url:
-        env["DATABASE_URL"] = database_url
     code = (
         "import json; from django.contrib.auth.models import User; from django.test import Client;"
         "from baselining.models import Assignment, ContractorProfile;"
@@ -176,10 +176,7 @@ def contractors(tmp: Path, remote: bool, database_url: str, n: int) -> list[tupl
         "    c = Client(HTTP_HOST='127.0.0.1'); c.force_login(u); out.append([a.pk, c.cookies['sessionid'].value])\n"
         "print(json.dumps(out))"
     )
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=REPO, env=env, check=True, capture_output=True
-    )
-    return [(int(a), str(c)) for a, c in json.loads(out.stdout.decode().strip().splitlines()[-1])]
+    return [(int(a), str(c)) for a, c in platform_shell(tmp, remote, database_url, code)]
 
 
 def browse(url: str, cookie: str, form: bool = False) -> str:
