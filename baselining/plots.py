@@ -183,6 +183,9 @@ def speed_by_experience(contractors: pd.DataFrame) -> str | None:
     ax.set_yscale("log")
     span = max(float(np.nanmax(high)), 1.0 / float(np.nanmin(low)), 1.5)
     ax.set_ylim(1 / span / 1.1, span * 1.1)
+    ax.yaxis.set_major_locator(
+        FixedLocator([2.0**k for k in range(-4, 5) if 1 / span / 1.1 <= 2.0**k <= span * 1.1])
+    )
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}x"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("years of experience stated in the application")
