@@ -108,9 +108,14 @@ def load_frames(filters: ExportFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def suite_statistics(
-    filters: ExportFilters, frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    filters: ExportFilters,
+    frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    *,
+    adjusted: bool | None = None,
 ) -> pd.DataFrame:
-    """Per-task statistics for the tasks the filters select (invalid attempts excluded and counted)."""
+    """Per-task statistics for the tasks the filters select (invalid attempts excluded and counted). The
+    contractor-adjusted columns (the costliest fit) only with `adjusted`, or by default when they are the
+    baseline estimate."""
     tasks, attempts = frames if frames is not None else load_frames(filters)
     stats = task_statistics(
         tasks,
@@ -118,6 +123,7 @@ def suite_statistics(
         source_order=settings.HUMAN_SOURCE_ORDER,
         pooling=settings.POOLED_SIGMA_BY,
         baseline_estimate=settings.BASELINE_ESTIMATE,
+        adjusted=settings.BASELINE_ESTIMATE == "adjusted" if adjusted is None else adjusted,
     )
     return tasks.join(stats.drop(columns=["estimate_minutes"]))
 
@@ -146,7 +152,7 @@ def _cell(value: Any) -> Any:
 
 
 def tasks_table(filters: ExportFilters) -> Iterator[list[Any]]:
-    stats = suite_statistics(filters)
+    stats = suite_statistics(filters, adjusted=True)
     yield list(TASKS_COLUMNS)
     for row in stats.itertuples():
         r = row._asdict()

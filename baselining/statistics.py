@@ -325,6 +325,11 @@ def pooling_test(
     return statistic, dof, float(stats.chi2.sf(statistic, dof))
 
 
+# Contractors' spread below this (2% between them, on the log scale) is taken as none: the fit stops there
+# (EM only creeps towards zero) and the effects it has are all but 0.
+NO_SPREAD = 0.02
+
+
 def contractor_effects(
     task: np.ndarray,
     contractor: np.ndarray,
@@ -373,6 +378,7 @@ def contractor_effects(
     effect = np.zeros(n_contractors)
     tau = math.log(float(pooled["sigma"][ok][0]))
     omega2 = 0.25
+    last_move = 0.0
     each = np.arange(n)
     held = np.flatnonzero(~ok)  # tasks without a success: no parameter to move (their rows are gone)
 
@@ -431,8 +437,12 @@ def contractor_effects(
             if size * float(np.abs(step).max()) < 1e-10:
                 break
         var_c = variances(pieces)[1][:-1]
-        new_omega2 = max(float(np.mean(effect**2 + var_c)), 1e-6)
-        settled = abs(new_omega2 - omega2) < 1e-5 * omega2
+        new_omega2 = max(float(np.mean(effect**2 + var_c)), NO_SPREAD**2)
+        move = math.log(new_omega2 / omega2)
+        settled = abs(move) < 1e-5 or new_omega2 <= NO_SPREAD**2
+        if not settled and last_move * move > 0:  # EM creeps where the spread is small: twice the step
+            new_omega2 = max(omega2 * math.exp(2 * move), NO_SPREAD**2)
+        last_move = move
         omega2 = new_omega2
         value, g, pieces = objective(mu, effect, tau)
         if settled:
@@ -541,6 +551,7 @@ def task_statistics(
     level: float = 0.95,
     pooling: str = "suite",
     baseline_estimate: str = "gmean",
+    adjusted: bool = True,
 ) -> pd.DataFrame:
     """One row per task (indexed like `tasks`, which needs `estimate_minutes`, and `family` to pool by
     family).
@@ -621,7 +632,9 @@ def task_statistics(
     )
     out["estimate_minutes"] = tasks["estimate_minutes"].astype("float64")
 
-    if {"contractor", "contractor_user"} <= set(fit_rows.columns):
+    if baseline_estimate == "adjusted" and not adjusted:
+        raise ValueError("the adjusted estimate needs the contractor fit (adjusted=True)")
+    if adjusted and {"contractor", "contractor_user"} <= set(fit_rows.columns):
         out = out.join(crossed_fit(fit_rows, level)[0])
     else:
         out = out.assign(adjusted_median_minutes=np.nan, adjusted_ci_low=np.nan, adjusted_ci_high=np.nan)
