@@ -105,8 +105,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _env_
     # without it every request, and every database call of a WebSocket, opened a connection of its own
     # (half of a contractor's Start, docs/terminal-protocol.md). On in the web process (config/asgi.py);
     # off by default elsewhere: a Celery prefork worker must not inherit a pool's sockets.
-    DATABASES["default"]["OPTIONS"] = {
-        "pool": {"min_size": 1, "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "8")), "timeout": 30}
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {  # (the URL's own options, e.g. sslmode, kept)
+        "min_size": 1,
+        "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "8")),
+        "timeout": 30,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -334,7 +336,8 @@ HUMAN_SOURCE_ORDER = tuple(
 )
 # The pooled fit's shared spread: one for the whole suite, or one per family (docs/exports.md).
 POOLED_SIGMA_BY = os.environ.get("POOLED_SIGMA_BY", "suite")
-# Which estimate is a task's baseline time: "gmean" (success-only geometric mean), "censored" or "pooled".
+# Which estimate is a task's baseline time: "gmean" (success-only geometric mean), "censored", "pooled" or
+# "adjusted" (contractor effects removed).
 BASELINE_ESTIMATE = os.environ.get("BASELINE_ESTIMATE", "gmean")
 EXPORT_TASK_SOURCE = os.environ.get("EXPORT_TASK_SOURCE", "platform")  # the `task_source` of metr rows
 HUMAN_HOURLY_RATE = float(os.environ.get("HUMAN_HOURLY_RATE", "143.61"))  # for metr rows' human_cost (USD)

@@ -199,9 +199,11 @@ async def remote_list(address: str | None = None) -> list[str]:
     return [str(s) for s in doc.get("sessions", [])]
 
 
-async def remote_close(session_id: str, reason: str) -> None:
+async def remote_close(session_id: str, reason: str, address: str | None = None) -> None:
+    """Close a session on its machine's session host (or on the one at `address`: a session whose row is
+    gone has no machine to look up)."""
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-        await _request({"op": "close", "session_id": session_id, "reason": reason})
+        await _request({"op": "close", "session_id": session_id, "reason": reason}, address)
 
 
 async def remote_set_input(session_id: str, reason: str | None, marker: str | None = None) -> None:
@@ -211,7 +213,7 @@ async def remote_set_input(session_id: str, reason: str | None, marker: str | No
 # --- From synchronous code (services, Celery jobs): embedded or remote -----------------------------------
 
 
-def _embedded_call(session_id: str, make: Any) -> Any:
+def _embedded_call(session_id: str, make: Any, *, starting_too: bool = False) -> Any:
     """Run make(host)'s coroutine on the web process's loop and wait for it.
 
     async_to_sync, not run_coroutine_threadsafe: the host's end-of-session hooks write to the database
@@ -219,7 +221,7 @@ def _embedded_call(session_id: str, make: Any) -> Any:
     waiting here; asgiref allows that re-entry, a plain future would deadlock.
     """
     host = host_with_hooks()
-    if host.get(session_id) is None:
+    if host.get(session_id) is None and not (starting_too and host.is_opening(session_id)):
         return None
 
     async def call() -> Any:
@@ -338,14 +340,24 @@ def restore(session: TerminalSession) -> None:
 def live_sessions() -> list[str]:
     """Ids of the sessions live right now on every session host that answers (the default one, and each
     registered machine)."""
+    return sorted({sid for sids in live_by_host().values() for sid in sids})
+
+
+def live_by_host() -> dict[str | None, list[str]]:
+    """The sessions live on each session host that answers, by its address (None: the embedded host)."""
     if not settings.SESSION_HOST_SOCKET:
-        return list(host_with_hooks().sessions)
-    live: set[str] = set()
+        return {None: list(host_with_hooks().sessions)}
+    found: dict[str | None, list[str]] = {}
     addresses = {settings.SESSION_HOST_SOCKET, *SandboxHost.objects.values_list("address", flat=True)}
     for address in sorted(addresses):
         with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
-            live.update(async_to_sync(remote_list)(address))
-    return sorted(live)
+            found[address] = async_to_sync(remote_list)(address)
+    return found
+
+
+def host_of(session_id: str) -> str | None:
+    """The address of the session host the session is on (None: embedded), while its row says so."""
+    return host_address(session_id) if settings.SESSION_HOST_SOCKET else None
 
 
 def marker(session_id: str, label: str) -> float | None:
@@ -367,26 +379,29 @@ def marker(session_id: str, label: str) -> float | None:
     return float(result) if result is not None else None
 
 
-def end(session_id: str, reason: str) -> None:
-    """End the live session (sandbox destroyed, recording closed). No-op if it is not live."""
+def end(session_id: str, reason: str, address: str | None = None) -> None:
+    """End the live session (sandbox destroyed, recording closed); one still starting is destroyed as its
+    start ends. No-op if it is neither. `address`: the session host to ask (else its machine's)."""
     if settings.SESSION_HOST_SOCKET:
-        async_to_sync(remote_close)(session_id, reason)
+        async_to_sync(remote_close)(session_id, reason, address)
     else:
-        _embedded_call(session_id, lambda host: host.close(session_id, reason))
+        _embedded_call(session_id, lambda host: host.close(session_id, reason), starting_too=True)
 
 
 def terminal_reap() -> list[str]:
     """End live sandboxes whose session is over (or unknown) in the database: nothing runs unaccounted."""
-    live = live_sessions()
+    by_host = live_by_host()
+    live = [sid for sids in by_host.values() for sid in sids]
     known = {
         str(pk): status
         for pk, status in TerminalSession.objects.filter(pk__in=live).values_list("pk", "status")
     }
     reaped = []
-    for sid in live:
-        if known.get(sid) in (None, SessionStatus.ENDED, SessionStatus.FAILED):
-            end(sid, "reaped: the session is over")
-            reaped.append(sid)
+    for address, sids in by_host.items():
+        for sid in sids:
+            if known.get(sid) in (None, SessionStatus.ENDED, SessionStatus.FAILED):
+                end(sid, "reaped: the session is over", address)  # where it runs: its row may be gone
+                reaped.append(sid)
     return reaped
 
 

@@ -770,9 +770,16 @@ class SessionHost:
             live.resize(req.cols, req.rows)
             if not live.owner_attached_once:
                 live.owner_attached_once = True
+                # Idle counts from here: a sandbox prepared ahead (a warm start) waited without input, and
+                # none of that is the owner's idleness (nor may an idle report from then hold for now).
+                live.last_input = datetime.now(UTC)
+                live.idle_reported = False
                 for attached in self.on_owner_attached:
                     await attached(req.session_id, datetime.now(UTC))
         return att
+
+    def is_opening(self, session_id: str) -> bool:
+        return session_id in self._opening
 
     def open_count(self) -> int:
         """Sessions live or starting here (what capacity bounds)."""

@@ -11,6 +11,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.conf import settings
+from django.db import connections
 
 from config.celery import app
 from sandbox import SandboxError, get_backend
@@ -74,9 +75,18 @@ async def _periodic_jobs() -> None:
             if loop.time() >= due[name]:
                 due[name] = loop.time() + every
                 try:
-                    await sync_to_async(app.tasks[task_name].apply, thread_sensitive=False)()
+                    await sync_to_async(_run_job, thread_sensitive=False)(task_name)
                 except Exception:
                     log.exception("periodic job %s failed", name)
+
+
+def _run_job(task_name: str) -> None:
+    """One periodic job, in an executor thread; its database connection is given back after it (with the
+    web process's pool, a thread that kept its connection would hold it from the others for good)."""
+    try:
+        app.tasks[task_name].apply()
+    finally:
+        connections.close_all()
 
 
 def import_task_modules() -> None:

@@ -82,7 +82,9 @@ def terminal_session_create(*, user: User, task_version: TaskVersion, purpose: s
 def terminal_session_mark_live(*, session_id: Any, fingerprint: dict[str, Any]) -> None:
     """The sandbox is up and the shell runs: record when, and what environment it was."""
     with transaction.atomic():
-        s = TerminalSession.objects.select_for_update().get(pk=session_id)
+        s = TerminalSession.objects.select_for_update().filter(pk=session_id).first()
+        if s is None:  # removed meanwhile (a warm start cooled while it was starting): the reaper ends it
+            return
         if s.status == SessionStatus.NEW:
             s.status = SessionStatus.LIVE
             s.started_at = timezone.now()

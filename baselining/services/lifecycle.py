@@ -172,6 +172,10 @@ def baseline_session_warm(*, assignment: Assignment, user: Any) -> bool:
         ).exists():
             return False
         terminal = locked.warm_terminal
+        if terminal is not None and terminal.status == TerminalStatus.FAILED and terminal.started_at is None:
+            return (
+                False  # its start failed: Start says why, with a retry (not tried again at every page view)
+            )
         if terminal is None or terminal.status not in (TerminalStatus.NEW, TerminalStatus.LIVE):
             if terminal is not None:
                 _discard_on_commit(terminal.pk)
@@ -226,11 +230,12 @@ def _cool(assignment_id: int) -> str | None:
 
 
 def _discard_on_commit(terminal_id: Any) -> None:
+    address = control.host_of(str(terminal_id))  # read before the row goes: the machine it runs on
     recording = terminal_session_discard(session_id=terminal_id)
 
     def end() -> None:
         try:
-            control.end(str(terminal_id), "prepared ahead, not started: removed")
+            control.end(str(terminal_id), "prepared ahead, not started: removed", address)
         except Exception:  # the reaper ends it (its session is unknown now) if the host did not answer
             log.warning("could not end warm sandbox %s now", terminal_id, exc_info=True)
         if recording is not None:

@@ -5,12 +5,13 @@ removed. Both shapes of the platform, through its real web process."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.request
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.urls import reverse
 from django.utils import timezone
 
@@ -172,3 +173,34 @@ def test_a_warm_start_that_failed_is_told_at_start_with_a_retry(users, suite) ->
     baseline_session_retry(session=session)
     warm.refresh_from_db()
     assert warm.status == SessionStatus.NEW and len(warm.start_failures) == 1
+
+
+def test_idle_counts_from_the_start_not_from_the_warm_sandbox(impatient_server, users, suite) -> None:
+    """The clock's idle pause (1.5 s here) counts from the owner's attach: a sandbox that waited while the
+    instructions were read is not idle time, and the idle report it made then does not stop the next one."""
+    alice = users["alice"]
+    a = reserve(alice, Task.objects.get(family__name="ssh_key", name="find_key"))
+    read_instructions(impatient_server, alice, a)
+    warm = warm_terminal(a)
+    assert warm is not None
+    wait_until(lambda: TerminalSession.objects.get(pk=warm.pk).status == SessionStatus.LIVE)
+    time.sleep(3.0)  # reading, longer than the idle pause
+    session = baseline_session_open(assignment=a, user=alice)
+
+    async def attach_and_stay_idle() -> list[clock.Event]:
+        c = await impatient_server.shell(warm, alice)  # connected all along: no disconnect pause
+        try:
+            await asyncio.sleep(0.8)
+            assert [e.kind for e in await sync_to_async(clock_events)(session)] == [clock.Kind.STARTED]
+            for _ in range(100):  # idle now, for longer than the pause
+                events = await sync_to_async(clock_events)(session)
+                if len(events) >= 2:
+                    return events
+                await asyncio.sleep(0.1)
+            raise AssertionError("the idle pause never came")
+        finally:
+            await c.close()
+
+    started, paused = async_to_sync(attach_and_stay_idle)()[:2]
+    assert (started.kind, paused.kind, paused.reason) == (clock.Kind.STARTED, clock.Kind.PAUSED, "idle")
+    assert paused.since is None or paused.since >= started.at  # idle from the attach, not from the warm open
