@@ -59,6 +59,20 @@ def warm_terminal(assignment: Assignment) -> TerminalSession | None:
     return assignment.warm_terminal
 
 
+def wait_live(terminal: TerminalSession) -> None:
+    wait_until(lambda: TerminalSession.objects.get(pk=terminal.pk).status == SessionStatus.LIVE)
+
+
+def read_until_warm(server: PlatformServer, user) -> tuple[Assignment, TerminalSession]:  # type: ignore[no-untyped-def]
+    """A reserved find_key assignment whose page the user read: its warm sandbox, live."""
+    a = reserve(user, Task.objects.get(family__name="ssh_key", name="find_key"))
+    read_instructions(server, user, a)
+    warm = warm_terminal(a)
+    assert warm is not None
+    wait_live(warm)
+    return a, warm
+
+
 def test_reading_prepares_the_sandbox_and_start_takes_it_with_the_clock_still(server, users, suite) -> None:
     alice = users["alice"]
     task = Task.objects.get(family__name="ssh_key", name="find_key")
@@ -67,7 +81,7 @@ def test_reading_prepares_the_sandbox_and_start_takes_it_with_the_clock_still(se
     assert "being prepared while you read" in page
     warm = warm_terminal(a)
     assert warm is not None and warm.user == alice and warm.task_version == a.task_version
-    wait_until(lambda: TerminalSession.objects.get(pk=warm.pk).status == SessionStatus.LIVE)
+    wait_live(warm)
     # Prepared, and nothing else: no session, the reservation as it was, no clock.
     assert not BaselineSession.objects.exists()
     a.refresh_from_db()
@@ -105,7 +119,7 @@ def test_reading_another_assignment_cools_the_first(server, users, suite) -> Non
     read_instructions(server, alice, first)
     one = warm_terminal(first)
     assert one is not None
-    wait_until(lambda: TerminalSession.objects.get(pk=one.pk).status == SessionStatus.LIVE)
+    wait_live(one)
     recording = one.recording_path
     assert recording.exists()
     read_instructions(server, alice, second)
@@ -117,16 +131,12 @@ def test_reading_another_assignment_cools_the_first(server, users, suite) -> Non
     wait_until(lambda: not recording.exists())
     if server.mode == "remote":
         wait_until(lambda: str(one.pk) not in control.live_sessions())
-    wait_until(lambda: TerminalSession.objects.get(pk=two.pk).status == SessionStatus.LIVE)
+    wait_live(two)
 
 
 def test_a_warm_sandbox_nobody_takes_is_cooled(remote_server, users, suite, settings) -> None:
     alice = users["alice"]
-    a = reserve(alice, Task.objects.get(family__name="ssh_key", name="find_key"))
-    read_instructions(remote_server, alice, a)
-    warm = warm_terminal(a)
-    assert warm is not None
-    wait_until(lambda: TerminalSession.objects.get(pk=warm.pk).status == SessionStatus.LIVE)
+    a, warm = read_until_warm(remote_server, alice)
     assert baseline_warm_cool() == []  # young, and its assignment still reserved
     later = timezone.now() + timedelta(minutes=settings.WARM_SANDBOX_MINUTES + 1)
     assert baseline_warm_cool(now=later) == [str(warm.pk)]
@@ -136,7 +146,7 @@ def test_a_warm_sandbox_nobody_takes_is_cooled(remote_server, users, suite, sett
     read_instructions(remote_server, alice, a)
     again = warm_terminal(a)
     assert again is not None
-    wait_until(lambda: TerminalSession.objects.get(pk=again.pk).status == SessionStatus.LIVE)
+    wait_live(again)
     Assignment.objects.filter(pk=a.pk).update(status=AssignmentStatus.EXPIRED)
     assert baseline_warm_cool() == [str(again.pk)]
     wait_until(lambda: str(again.pk) not in control.live_sessions())
@@ -179,11 +189,7 @@ def test_idle_counts_from_the_start_not_from_the_warm_sandbox(impatient_server, 
     """The clock's idle pause (1.5 s here) counts from the owner's attach: a sandbox that waited while the
     instructions were read is not idle time, and the idle report it made then does not stop the next one."""
     alice = users["alice"]
-    a = reserve(alice, Task.objects.get(family__name="ssh_key", name="find_key"))
-    read_instructions(impatient_server, alice, a)
-    warm = warm_terminal(a)
-    assert warm is not None
-    wait_until(lambda: TerminalSession.objects.get(pk=warm.pk).status == SessionStatus.LIVE)
+    a, warm = read_until_warm(impatient_server, alice)
     time.sleep(3.0)  # reading, longer than the idle pause
     session = baseline_session_open(assignment=a, user=alice)
 
