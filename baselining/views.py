@@ -69,7 +69,7 @@ RULES = [
 def _own_session(request: HttpRequest, session_id: int) -> BaselineSession:
     session = (
         BaselineSession.objects.select_related(
-            "assignment__task__family", "assignment__task_version", "terminal"
+            "assignment__task__family", "assignment__task_version__family_version", "terminal"
         )
         .filter(pk=session_id)
         .first()
@@ -128,14 +128,14 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
     )
     if a is None:
         raise Http404("no such assignment")
-    session = BaselineSession.objects.filter(assignment=a).first()
     if request.method == "POST":
         try:
-            session = baseline_session_open(assignment=a, user=acting_user(request))
+            opened = baseline_session_open(assignment=a, user=acting_user(request))
         except (SessionError, TerminalSessionError) as exc:  # e.g. low on disk: nothing was created
             messages.error(request, str(exc).capitalize() + ".")
             return redirect("baselining:assignment", assignment_id=a.pk)
-        return redirect("baselining:session", session_id=session.pk)
+        return redirect("baselining:session", session_id=opened.pk)
+    session = BaselineSession.objects.filter(assignment=a).first()
     warming = session is None and baseline_session_warm(assignment=a, user=acting_user(request))
     return render(request, "baselining/assignment.html", {"a": a, "session": session, "warming": warming})
 

@@ -119,16 +119,17 @@ def baseline_session_open(*, assignment: Assignment, user: Any) -> BaselineSessi
         raise SessionError(ERR_NOT_YOURS)
     with transaction.atomic():
         locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
-        existing = BaselineSession.objects.filter(assignment=locked).first()
-        if existing is not None:
-            return existing
-        if (
+        # this assignment's session (a double-clicked Start), or another one open: one query for both
+        mine_or_open = list(
             BaselineSession.objects.filter(
-                assignment__contractor=user, state__in=[SessionState.CREATED, SessionState.LIVE]
+                Q(assignment=locked)
+                | Q(assignment__contractor=user, state__in=[SessionState.CREATED, SessionState.LIVE])
             )
-            .exclude(assignment=locked)
-            .exists()
-        ):
+        )
+        for existing in mine_or_open:
+            if existing.assignment_id == locked.pk:
+                return existing
+        if mine_or_open:
             raise SessionError(ERR_ONE_LIVE)
         terminal = _take_warm(locked)
         warmed = terminal is not None
