@@ -15,6 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
+from baselining.statistics import ESTIMATE_INTERVALS, second_opinion
+
 # Figures are built with Figure() directly, never pyplot: no global state shared between requests.
 # Text as <text>, not outlines: smaller files, selectable and searchable labels, the page's own font.
 # Labels are data (task and agent names): a `$` in one is text, never mathtext to parse (or fail on).
@@ -64,10 +66,21 @@ def svg(fig: Figure) -> str:
     return text[text.index("<svg") :]  # inline: drop the XML prolog and doctype
 
 
-def task_points(stats: pd.DataFrame, attempts: pd.DataFrame, limit: int = POINTS_TASKS) -> str | None:
+ESTIMATE_LABELS = {
+    "gmean": "geometric mean of successes",
+    "censored": "censoring-aware median",
+    "pooled": "pooled median (one spread for the suite)",
+    "adjusted": "contractor-adjusted median",
+}
+
+
+def task_points(
+    stats: pd.DataFrame, attempts: pd.DataFrame, estimate: str = "gmean", limit: int = POINTS_TASKS
+) -> str | None:
     """Per task, longest first: each valid baseline's working time, filled when it succeeded and hollow
-    when it was censored (failed, gave up, time limit); the geometric mean of the successes with its 95%
-    CI; the censoring-aware median as a diamond. With more than `limit` tasks, `limit` of them evenly
+    when it was censored (failed, gave up, time limit); the chosen estimate (`estimate`) with its 95%
+    interval, and beside it its second opinion (the success-only geometric mean, or the censored median
+    when the mean is the one chosen) with its own. With more than `limit` tasks, `limit` of them evenly
     spread over the range of lengths."""
     shown = stats.loc[stats["attempts"] > 0].sort_values("human_minutes", ascending=False)
     if shown.empty:
@@ -81,32 +94,40 @@ def task_points(stats: pd.DataFrame, attempts: pd.DataFrame, limit: int = POINTS
         & (attempts["working_seconds"] > 0)
     ]
     row = {task: i for i, task in enumerate(shown.index)}
-    fig = Figure(figsize=(9, 0.32 * len(shown) + 1.3))
+    fig = Figure(figsize=(9, 0.42 * len(shown) + 1.4))
     ax = fig.subplots()
-    y = a["task"].map(row) + np.random.default_rng(0).uniform(-0.15, 0.15, size=len(a))
+    y = a["task"].map(row) + np.random.default_rng(0).uniform(-0.12, 0.12, size=len(a))
     ok = (a["outcome"] == "success").to_numpy()
     minutes = (a["working_seconds"] / 60).to_numpy()
     ax.scatter(minutes[ok], y[ok], s=18, color="#2563eb", zorder=3, label="success")
     ax.scatter(minutes[~ok], y[~ok], s=22, marker=">", facecolors="none", edgecolors="#dc2626", zorder=3,
                label="censored (failed, gave up, time limit)")  # fmt: skip
     ys = np.arange(len(shown))
-    g = shown["gmean_minutes"].to_numpy(dtype=float)
-    lo, hi = shown["ci_low"].to_numpy(dtype=float), shown["ci_high"].to_numpy(dtype=float)
-    has_ci = ~np.isnan(lo)
-    ax.hlines(ys[has_ci], lo[has_ci], hi[has_ci], color="#111827", linewidth=1.5, zorder=2, label="95% CI")
-    ax.scatter(g, ys, marker="|", s=220, color="#111827", zorder=4, label="geometric mean of successes")
-    cm = shown["censored_median_minutes"].to_numpy(dtype=float)
-    ax.scatter(cm, ys, marker="D", s=22, facecolors="none", edgecolors="#7c3aed", zorder=4,
-               label="censoring-aware median")  # fmt: skip
+    seen = [minutes]
+    # the chosen estimate just below each task's row, its second opinion just above
+    for name, offset, color, marker in (
+        (estimate, 0.26, "#7c3aed", "D"),
+        (second_opinion(estimate), -0.26, "#111827", "|"),
+    ):
+        median, low, high = ESTIMATE_INTERVALS[name]
+        m = shown[median].to_numpy(dtype=float)
+        lo, hi = shown[low].to_numpy(dtype=float), shown[high].to_numpy(dtype=float)
+        has_ci = ~np.isnan(lo)
+        chosen = name == estimate
+        label = ESTIMATE_LABELS[name] + (" (the baseline time)" if chosen else "")
+        ax.hlines(ys[has_ci] + offset, lo[has_ci], hi[has_ci], color=color, linewidth=1.5, zorder=2)
+        ax.scatter(m, ys + offset, marker=marker, s=26 if chosen else 120, color=color, zorder=4,
+                   label=label + " and 95% interval")  # fmt: skip
+        seen.append(m[~np.isnan(m)])
     ax.set_yticks(ys, [f"{f}/{n}" for f, n in zip(shown["family"], shown["name"], strict=True)], fontsize=8)
     ax.invert_yaxis()
-    # the axis spans the data; an interval from two or three times can be far wider and is clipped (the
-    # table below gives its numbers)
-    seen = np.concatenate([minutes, g[~np.isnan(g)], cm[~np.isnan(cm)]])
-    log_minutes_axis(ax, float(seen.min()) / 1.5, float(seen.max()) * 1.5)
+    # the axis spans the data and the medians; an interval from two or three times can be far wider and
+    # is clipped (the table below gives its numbers)
+    everything = np.concatenate(seen)
+    log_minutes_axis(ax, float(everything.min()) / 1.5, float(everything.max()) * 1.5)
     ax.set_xlabel("working time (log scale)")
     ax.grid(axis="x", color="#e5e7eb")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
     return svg(fig)
 
 
@@ -194,9 +215,9 @@ def speed_by_experience(contractors: pd.DataFrame) -> str | None:
     return svg(fig)
 
 
-def dashboard_plots(stats: pd.DataFrame, attempts: pd.DataFrame) -> dict[str, str | None]:
+def dashboard_plots(stats: pd.DataFrame, attempts: pd.DataFrame, estimate: str) -> dict[str, str | None]:
     return {
         "coverage": coverage(stats),
         "lengths": length_distribution(stats),
-        "points": task_points(stats, attempts),
+        "points": task_points(stats, attempts, estimate),
     }

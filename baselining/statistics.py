@@ -657,6 +657,59 @@ def task_statistics(
     return out[TASK_STAT_COLUMNS]
 
 
+ESTIMATE_INTERVALS = {  # each baseline estimate's median and 95% interval columns
+    "gmean": ("gmean_minutes", "ci_low", "ci_high"),
+    "censored": ("censored_median_minutes", "censored_ci_low", "censored_ci_high"),
+    "pooled": ("pooled_median_minutes", "pooled_ci_low", "pooled_ci_high"),
+    "adjusted": ("adjusted_median_minutes", "adjusted_ci_low", "adjusted_ci_high"),
+}
+
+
+def second_opinion(baseline_estimate: str) -> str:
+    """The estimate the chosen one is set beside: the success-only mean, or the censored fit when the mean
+    is the one chosen."""
+    return "censored" if baseline_estimate == "gmean" else "gmean"
+
+
+def disagreement(stats: pd.DataFrame, baseline_estimate: str) -> pd.Series:
+    """How far apart (a factor, 1 or more) the chosen estimate and its second opinion are per task; NaN
+    where either is missing. Far apart means the attempts so far do not settle the task's time: the
+    failures and give-ups, or who did it, move it (docs/exports.md, "Needs more baselines")."""
+    chosen = stats[ESTIMATE_INTERVALS[baseline_estimate][0]]
+    other = stats[ESTIMATE_INTERVALS[second_opinion(baseline_estimate)][0]]
+    return np.exp(np.abs(np.log(chosen / other))).rename("disagreement")
+
+
+def unsettled_tasks(stats: pd.DataFrame, baseline_estimate: str, factor: float) -> pd.DataFrame:
+    """The tasks whose chosen estimate and its second opinion are more than `factor` apart, farthest first
+    ("needs more baselines"): the task's stats with `disagreement`, `chosen_minutes`, `second_minutes`."""
+    apart = disagreement(stats, baseline_estimate)
+    out = stats.assign(  # (then filtered: a Series assigned to an empty frame would bring its whole index)
+        disagreement=apart,
+        chosen_minutes=stats[ESTIMATE_INTERVALS[baseline_estimate][0]],
+        second_minutes=stats[ESTIMATE_INTERVALS[second_opinion(baseline_estimate)][0]],
+    )
+    return out.loc[apart > factor].sort_values("disagreement", ascending=False)
+
+
+def speed_mix(attempts: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Who has baselined each task, by speed: each contractor's log speed factor from the crossed fit (by
+    user id; above 0 slower than the average baseliner), and per task the sum of its baseliners' (above 0:
+    done so far mostly by slow ones). For BALANCE_CONTRACTOR_MIX (docs/exports.md)."""
+    a = attempts.loc[
+        (attempts["kind"] == "baseline")
+        & (attempts["review_status"] != "invalid")
+        & (attempts["working_seconds"] > 0)
+        & attempts["outcome"].isin(FIT_OUTCOMES)
+    ]
+    if a.empty:
+        return pd.Series(dtype="float64"), pd.Series(dtype="float64")
+    speeds = np.log(crossed_fit(a)[1]["speed_factor"])
+    per_attempt = _who(a).map(speeds).fillna(0.0)
+    by_user = per_attempt.groupby(a["contractor_user"]).first()
+    return by_user, per_attempt.groupby(a["task"]).sum()
+
+
 def family_table(stats: pd.DataFrame) -> pd.DataFrame:
     """Per family: tasks, how many have a baseline time, attempts, success rate, total human hours."""
     g = stats.groupby("family", sort=True)

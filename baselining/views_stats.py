@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -9,9 +10,9 @@ from django.urls import reverse
 
 from baselining.exports import EXPORTS, contractors_frame, export_lines, load_frames, suite_statistics
 from baselining.forms import ExportFilterForm
-from baselining.plots import dashboard_plots, speed_by_experience
+from baselining.plots import ESTIMATE_LABELS, dashboard_plots, speed_by_experience
 from baselining.selectors import ExportFilters
-from baselining.statistics import family_table
+from baselining.statistics import ESTIMATE_INTERVALS, family_table, second_opinion, unsettled_tasks
 from config.http import bad_request
 from config.permissions import staff_required
 from config.streaming import download
@@ -53,6 +54,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     tasks, attempts = load_frames(filters)
     stats = suite_statistics(filters, (tasks, attempts))
     coverage = stats["human_source"].fillna("none").value_counts()
+    estimate = settings.BASELINE_ESTIMATE
+    chosen = ESTIMATE_INTERVALS[estimate]
     contractors = contractors_frame(filters, (tasks, attempts), stats)
     context = {
         "form": form,
@@ -60,10 +63,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "n_attempts": int(stats["attempts"].sum()),
         "n_invalid": int(stats["invalid_excluded"].sum()),
         "coverage": [(s, int(coverage.get(s, 0))) for s in ("baseline", "qa", "estimate", "none")],
-        "plots": {**dashboard_plots(stats, attempts), "speed": speed_by_experience(contractors)},
+        "plots": {**dashboard_plots(stats, attempts, estimate), "speed": speed_by_experience(contractors)},
+        "estimate": ESTIMATE_LABELS[estimate],
+        "second_opinion": ESTIMATE_LABELS[second_opinion(estimate)],
+        "disagree_factor": settings.ESTIMATES_DISAGREE_FACTOR,
+        "unsettled": unsettled_tasks(stats, estimate, settings.ESTIMATES_DISAGREE_FACTOR).to_dict("records"),
         "families": family_table(stats).to_dict("records"),
         "contractors": contractors.to_dict("records"),
-        "tasks": stats.sort_values("human_minutes", na_position="last").head(200).to_dict("records"),
+        "tasks": stats.assign(
+            chosen_minutes=stats[chosen[0]], chosen_low=stats[chosen[1]], chosen_high=stats[chosen[2]]
+        )
+        .sort_values("human_minutes", na_position="last")
+        .head(200)
+        .to_dict("records"),
         "query": request.GET.urlencode(),
     }
     return render(request, "baselining/stats.html", context)

@@ -336,9 +336,18 @@ HUMAN_SOURCE_ORDER = tuple(
 )
 # The pooled fit's shared spread: one for the whole suite, or one per family (docs/exports.md).
 POOLED_SIGMA_BY = os.environ.get("POOLED_SIGMA_BY", "suite")
-# Which estimate is a task's baseline time: "gmean" (success-only geometric mean), "censored", "pooled" or
-# "adjusted" (contractor effects removed).
-BASELINE_ESTIMATE = os.environ.get("BASELINE_ESTIMATE", "gmean")
+# Which estimate is a task's baseline time: "adjusted" (contractor effects removed: the default, as the
+# validation report in docs/exports.md found it best), "gmean" (success-only geometric mean, METR's),
+# "censored" or "pooled".
+BASELINE_ESTIMATE = os.environ.get("BASELINE_ESTIMATE", "adjusted")
+# A task whose chosen estimate and the success-only mean (or, when that is the one chosen, the censored
+# median) are more than this factor apart "needs more baselines" (the Statistics page lists it); with
+# PRIORITISE_UNSETTLED on, "Get my next task" offers those tasks first (docs/exports.md).
+ESTIMATES_DISAGREE_FACTOR = float(os.environ.get("ESTIMATES_DISAGREE_FACTOR", "1.5"))
+PRIORITISE_UNSETTLED = _env_bool("PRIORITISE_UNSETTLED")
+# "Get my next task" offers a contractor the tasks done so far by baseliners the other way from them (fast
+# for a slow one) first: off, as the adjusted estimate (the default) gains nothing from it (docs/exports.md).
+BALANCE_CONTRACTOR_MIX = _env_bool("BALANCE_CONTRACTOR_MIX")
 EXPORT_TASK_SOURCE = os.environ.get("EXPORT_TASK_SOURCE", "platform")  # the `task_source` of metr rows
 HUMAN_HOURLY_RATE = float(os.environ.get("HUMAN_HOURLY_RATE", "143.61"))  # for metr rows' human_cost (USD)
 

@@ -237,3 +237,56 @@ def test_a_task_needing_an_image_build_is_handed_out_where_the_backend_builds_im
     settings.SANDBOX_BACKEND = "docker"  # no engine is asked: what a backend gives is known from its class
     assert [c.task for c in eligible_tasks(contractor=contractor, kind="baseline")] == [task]
     task_sandbox_check(task.latest_version)  # nothing lacking
+
+
+@pytest.mark.django_db
+def test_unsettled_tasks_first_when_prioritised(settings) -> None:
+    """PRIORITISE_UNSETTLED: a task whose estimates disagree is offered before one nearer its usual turn."""
+    from baselining.exports import suite_statistics
+    from baselining.selectors import ExportFilters
+    from baselining.statistics import unsettled_tasks
+    from baselining.synthetic import generate_suite
+
+    generate_suite(n_tasks=30, attempts_per_task=4, seed=9, contractor_sigma=0.4)
+    unsettled = set(unsettled_tasks(suite_statistics(ExportFilters()), "adjusted", 1.5).index)
+    assert unsettled and len(unsettled) < 30
+    # their usual turn is last: nearly at their target, the others far from theirs
+    Task.objects.filter(pk__in=unsettled).update(target_baselines=5)
+    Task.objects.exclude(pk__in=unsettled).update(target_baselines=100)
+    assert assignment_claim_next(contractor=_contractor("usual")).task_id not in unsettled
+    settings.PRIORITISE_UNSETTLED = True
+    assert assignment_claim_next(contractor=_contractor("eager")).task_id in unsettled
+
+
+@pytest.mark.django_db
+def test_a_balanced_mix_offers_tasks_done_by_the_other_kind_of_baseliner(settings) -> None:
+    """BALANCE_CONTRACTOR_MIX: the fastest baseliner is offered a task done so far by slow ones, the slowest
+    one a task done by fast ones; off, both get the usual (least filled, oldest) task."""
+    from baselining.exports import load_frames
+    from baselining.selectors import ExportFilters
+    from baselining.statistics import speed_mix
+    from baselining.synthetic import generate_suite
+
+    generate_suite(n_tasks=40, attempts_per_task=3, seed=4, n_contractors=12, contractor_sigma=0.6)
+    Task.objects.update(target_baselines=50)
+    speeds, mix = speed_mix(load_frames(ExportFilters())[1])
+    fast, slow = (
+        get_user_model().objects.get(pk=speeds.idxmin()),
+        get_user_model().objects.get(pk=speeds.idxmax()),
+    )
+    for user in (fast, slow):
+        ContractorProfile.objects.filter(user=user).update(expertise=ALL_AREAS)
+        contractor_accept_rules(user=user)
+    usual = eligible_tasks(contractor=fast, kind=AssignmentKind.BASELINE)[0].task
+    got = assignment_claim_next(contractor=fast)
+    assert got.task == usual
+    got.delete()
+    settings.BALANCE_CONTRACTOR_MIX = True
+    done_by = {
+        who: set(Assignment.objects.filter(contractor=who).values_list("task_id", flat=True))
+        for who in (fast, slow)
+    }
+    offered_fast = assignment_claim_next(contractor=fast).task_id
+    offered_slow = assignment_claim_next(contractor=slow).task_id
+    assert mix[offered_fast] == max(mix[t] for t in mix.index if t not in done_by[fast])  # the slowest-done
+    assert mix[offered_slow] == min(mix[t] for t in mix.index if t not in done_by[slow])  # the fastest-done

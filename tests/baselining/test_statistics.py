@@ -318,3 +318,38 @@ def test_contractor_effects_without_data_say_nothing() -> None:
     # every task done once: no spread to learn, nothing to say
     fit = contractor_effects(np.arange(3), np.arange(3), np.zeros(3), np.zeros(3, dtype=bool), 3, 3)
     assert not fit["ok"].any() and np.isnan(fit["speed"]).all()
+
+
+# --- Needs more baselines (issue 17, item 5) -------------------------------------------------------------
+
+
+def test_tasks_whose_estimates_disagree_are_the_unsettled_ones() -> None:
+    """Task 1: three quick successes and three long give-ups (the success-only mean reads it short); task 2:
+    six successes close together; task 3: nothing finished. Only task 1 is listed, with how far apart."""
+    from baselining.statistics import disagreement, unsettled_tasks
+
+    tasks = pd.DataFrame({"estimate_minutes": [np.nan] * 3, "family": ["f"] * 3}, index=[1, 2, 3])
+    rows = [(1, "success", m) for m in (10, 11, 12)] + [(1, "gave_up", m) for m in (120, 150, 180)]
+    rows += [(2, "success", m) for m in (20, 22, 24, 26, 28, 30)]
+    attempts = pd.DataFrame(
+        [
+            {
+                "task": t,
+                "kind": "baseline",
+                "outcome": o,
+                "working_seconds": m * 60.0,
+                "review_status": "valid",
+            }
+            for t, o, m in rows
+        ]
+    )
+    out = task_statistics(tasks, attempts, baseline_estimate="censored", adjusted=False)
+    apart = disagreement(out, "censored")
+    assert apart[1] > 3 and apart[2] == pytest.approx(1.0, abs=0.05) and np.isnan(apart[3])
+    listed = unsettled_tasks(out, "censored", 1.5)
+    assert list(listed.index) == [1]
+    assert listed.loc[1, "second_minutes"] == pytest.approx(stats.gmean([10, 11, 12]))
+    assert listed.loc[1, "chosen_minutes"] == out.loc[1, "censored_median_minutes"]
+    # the mean chosen: set beside the censored median instead, the same task apart
+    assert list(unsettled_tasks(out, "gmean", 1.5).index) == [1]
+    assert unsettled_tasks(out, "censored", 1000.0).empty  # none so far apart: none listed

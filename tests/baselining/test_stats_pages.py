@@ -79,3 +79,20 @@ def test_task_names_are_text_in_the_plots_never_mathtext_or_markup(staff_client)
     assert r"gen_f00000/$\x{...}$" in html and r"gen_f00000/$\frac$" in html  # in the plot, as written
     assert "<svg onload" not in html and "<img src=x" not in html
     assert "&lt;svg onload=alert(1)&gt;" in html
+
+
+def test_tasks_whose_estimates_disagree_are_listed_as_needing_more_baselines(staff_client, settings) -> None:
+    from baselining.exports import suite_statistics
+    from baselining.selectors import ExportFilters
+    from baselining.statistics import unsettled_tasks
+
+    generate_suite(n_tasks=40, attempts_per_task=4, seed=9, contractor_sigma=0.4)
+    expected = unsettled_tasks(suite_statistics(ExportFilters()), "adjusted", 1.5)
+    assert 0 < len(expected) < 40  # some tasks' attempts settle them, some do not
+    section = staff_client.get("/stats/").content.decode().split('id="unsettled"')[1].split("</section>")[0]
+    listed = [row.split("</a>")[0].rsplit(">", 1)[1] for row in section.split("<tr><td><a ")[1:]]
+    assert listed == [f"{t.family}/{t.name}" for t in expected.itertuples()]  # farthest apart first
+    assert "contractor-adjusted median" in section and "geometric mean of successes" in section
+    settings.ESTIMATES_DISAGREE_FACTOR = 1000.0
+    html = staff_client.get("/stats/").content.decode()
+    assert "estimates agree within 1000.0x" in html.split('id="unsettled"')[1]

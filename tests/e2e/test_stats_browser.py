@@ -32,6 +32,14 @@ def test_staff_read_the_dashboard(page, live_server) -> None:
     boxes = sorted((b["y"], b["height"]) for b in (el.bounding_box() for el in labels) if b)
     assert all(y2 >= y1 + h1 * 0.9 for (y1, h1), (y2, _) in itertools.pairwise(boxes))
     page.screenshot(path=str(ARTIFACTS / "stats-dashboard.png"), full_page=True)
+    # each task: the chosen estimate (contractor-adjusted) with its interval beside the success-only mean
+    legend = page.locator("#points svg").first.text_content() or ""
+    assert "contractor-adjusted median (the baseline time)" in legend
+    assert "geometric mean of successes" in legend
+    page.locator("#points").screenshot(path=str(ARTIFACTS / "stats-points.png"))
+    unsettled = page.locator("#unsettled tbody tr")
+    assert unsettled.count() >= 1 and "x" in unsettled.first.locator("td").last.inner_text()
+    page.locator("#unsettled").screenshot(path=str(ARTIFACTS / "stats-unsettled.png"))
     page.locator("#contractors").screenshot(path=str(ARTIFACTS / "stats-contractors.png"))
     speeds = page.locator("#contractors tbody tr td:nth-child(5)").all_inner_texts()
     assert len(speeds) == 60 and all("(" in s for s in speeds)  # every contractor's factor and interval
