@@ -7,6 +7,7 @@ from api import views
 
 app_name = "api"
 urlpatterns = [
+    path("", views.Root.as_view(), name="root"),
     path("tasks/", views.TaskList.as_view(), name="tasks"),
     path("tasks/<str:family>/<str:name>/", views.TaskDetail.as_view(), name="task"),
     path("sessions/", views.SessionList.as_view(), name="sessions"),

@@ -11,12 +11,14 @@ from typing import Any, cast
 
 from django import forms
 from django.http.response import HttpResponseBase
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -238,3 +240,32 @@ class ExportDownload(APIView):
         filters = export_filters(request).filters()
         base_url = request.build_absolute_uri("/").rstrip("/")
         return download(export_lines(name, filters, base_url), name)
+
+
+class Root(APIView):
+    """`/api/`: where to start. Open to anyone (it holds no data): every endpoint, the OpenAPI schema, the
+    interactive docs, and how to authenticate (a staff token: docs/api.md)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        def url(name: str, *args: str) -> str:
+            return request.build_absolute_uri(reverse(f"api:{name}", args=args))
+
+        return Response(
+            {
+                "docs": url("docs"),
+                "schema": url("schema"),
+                "authentication": "staff only: send 'Authorization: Token <key>' (python manage.py api_token "
+                "<staff user>; docs/api.md), or be logged in as staff in this browser",
+                "endpoints": {
+                    "tasks": url("tasks"),
+                    "sessions": url("sessions"),
+                    "flags": url("flags"),
+                    "statistics": url("statistics"),
+                    "exports": {name: url("export", name) for name in EXPORTS},
+                },
+            }
+        )

@@ -81,6 +81,27 @@ def state(events: Sequence[Event]) -> State:
     return s
 
 
+PAUSE_WORDS = {
+    PauseReason.MANUAL: "you paused",
+    PauseReason.IDLE: "idle",
+    PauseReason.DISCONNECT: "disconnected",
+    PauseReason.SCORING: "scoring",
+    PauseReason.FLAG: "reporting a problem",
+    PauseReason.PLATFORM: "the platform lost your terminal",
+}
+STATE_WORDS = {State.NOT_STARTED: "Not started", State.RUNNING: "Running", State.ENDED: "Stopped"}
+
+
+def describe(events: Sequence[Event]) -> str:
+    """The clock's state in words people read: "Running", "Paused: idle", "Not started", "Stopped"."""
+    current = state(events)
+    if current != State.PAUSED:
+        return STATE_WORDS[current]
+    reason = next((e.reason for e in reversed(events) if e.kind == Kind.PAUSED), "")
+    words = PAUSE_WORDS.get(PauseReason(reason)) if reason in PauseReason._value2member_map_ else None
+    return f"Paused: {words}" if words else "Paused"
+
+
 def check(events: Sequence[Event], new: Event) -> None:
     """Raise ClockError unless new may follow events."""
     if events and new.at < events[-1].at:

@@ -65,7 +65,7 @@ def read_csv_kwargs(columns: dict[str, str]) -> dict[str, Any]:
 
 TASK_ROW_FIELDS = [
     "id", "name", "status", "target_baselines", "family_name", "task_version", "estimate_minutes",
-    "threshold",
+    "threshold", "expertise",
 ]  # fmt: skip
 
 
@@ -281,6 +281,7 @@ CONTRACTORS_COLUMNS: dict[str, str] = {
     "contractor": "string", "attempts": "Int64", "successes": "Int64", "success_rate": "float64",
     "relative_speed": "float64", "speed_factor": "float64", "speed_ci_low": "float64",
     "speed_ci_high": "float64", "years_experience": "float64", "expertise_areas": "string",
+    "years_in_task_areas": "float64",
 }  # fmt: skip
 
 
@@ -300,6 +301,24 @@ def stated_experience(expertise: Any) -> tuple[float | None, str]:
     return (max(years) if years else None), "; ".join(areas)
 
 
+def years_in(expertise: Any, areas: Any) -> float | None:
+    """The years an application states in any of a task's areas (its version's `expertise`), the most of
+    them; None when the task names no area, or the application none of them with a number of years."""
+    wanted = {str(a).strip().lower() for a in areas} if isinstance(areas, list) else set()
+    entries = [e for e in expertise if isinstance(e, dict)] if isinstance(expertise, list) else []
+    years = []
+    for e in entries:
+        if str(e.get("area", "")).strip().lower() not in wanted:
+            continue
+        try:
+            value = float(e["years"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if math.isfinite(value) and value >= 0:
+            years.append(value)
+    return max(years) if years else None
+
+
 def contractors_frame(
     filters: ExportFilters,
     frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
@@ -310,16 +329,33 @@ def contractors_frame(
     if stats is None:
         stats = suite_statistics(filters, (tasks, attempts))
     table = contractor_table(stats, attempts)
-    stated = {
-        p: stated_experience(e)
-        for p, e in ContractorProfile.objects.filter(pseudonym__in=list(table["contractor"])).values_list(
+    applications = dict(
+        ContractorProfile.objects.filter(pseudonym__in=list(table["contractor"])).values_list(
             "pseudonym", "expertise"
         )
-    }
+    )
+    stated = {p: stated_experience(e) for p, e in applications.items()}
     table["years_experience"] = (
         table["contractor"].map(lambda c: stated.get(c, (None, ""))[0]).astype("float64")
     )
     table["expertise_areas"] = table["contractor"].map(lambda c: stated.get(c, (None, ""))[1])
+    # expertise match: the years each stated in the area of each task they baselined, over their attempts
+    mine = attempts.loc[
+        (attempts["kind"] == "baseline")
+        & (attempts["review_status"] != "invalid")
+        & attempts["contractor"].notna()
+    ]
+    areas = tasks["expertise"]
+    matched = pd.Series(
+        [
+            years_in(applications.get(c), areas.get(t))
+            for c, t in zip(mine["contractor"], mine["task"], strict=True)
+        ],
+        index=mine.index,
+        dtype="float64",
+    )
+    by_contractor = matched.groupby(mine["contractor"]).mean()
+    table["years_in_task_areas"] = table["contractor"].map(by_contractor).astype("float64")
     return table
 
 

@@ -186,32 +186,46 @@ def coverage(stats: pd.DataFrame) -> str | None:
 
 def speed_by_experience(contractors: pd.DataFrame) -> str | None:
     """Does experience predict speed? Each contractor's speed factor (the crossed fit's, with its 95%
-    interval; log scale, 1 = an average baseliner) against the years of experience they stated."""
-    have = contractors.loc[contractors["speed_factor"].notna() & contractors["years_experience"].notna()]
-    if have.empty:
+    interval; log scale, 1 = an average baseliner) against the years of experience they stated, and beside
+    it against expertise match: the years they stated in the areas their tasks name."""
+    panels = [
+        (column, label)
+        for column, label in (
+            ("years_experience", "years of experience stated in the application"),
+            ("years_in_task_areas", "years stated in the tasks' own areas"),
+        )
+        if column in contractors and (contractors["speed_factor"].notna() & contractors[column].notna()).any()
+    ]
+    if not panels:
         return None
-    fig = Figure(figsize=(6.5, 3.2))
-    ax = fig.subplots()
-    speed = have["speed_factor"].to_numpy(dtype=float)
-    low = have["speed_ci_low"].to_numpy(dtype=float)
-    high = have["speed_ci_high"].to_numpy(dtype=float)
-    years = have["years_experience"].to_numpy(dtype=float)
-    ax.errorbar(
-        years, speed, yerr=[speed - low, high - speed], fmt="o", color=SOURCE_COLOURS["baseline"],
-        ecolor="#93c5fd", elinewidth=1.5, capsize=0, markersize=5,
-    )  # fmt: skip
-    ax.axhline(1.0, color="#9ca3af", linewidth=1, linestyle="--")
-    ax.set_yscale("log")
-    span = max(float(np.nanmax(high)), 1.0 / float(np.nanmin(low)), 1.5)
-    ax.set_ylim(1 / span / 1.1, span * 1.1)
-    ax.yaxis.set_major_locator(
-        FixedLocator([2.0**k for k in range(-4, 5) if 1 / span / 1.1 <= 2.0**k <= span * 1.1])
+    fig = Figure(figsize=(6.5 * len(panels), 3.2))
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    rated = contractors.loc[contractors["speed_factor"].notna()]
+    low_all, high_all = (
+        rated["speed_ci_low"].to_numpy(dtype=float),
+        rated["speed_ci_high"].to_numpy(dtype=float),
     )
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}x"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("years of experience stated in the application")
-    ax.set_ylabel("time vs an average baseliner")
-    ax.spines[["top", "right"]].set_visible(False)
+    span = max(float(np.nanmax(high_all)), 1.0 / float(np.nanmin(low_all)), 1.5)
+    for ax, (column, label) in zip(axes, panels, strict=True):
+        have = rated.loc[rated[column].notna()]
+        speed = have["speed_factor"].to_numpy(dtype=float)
+        low = have["speed_ci_low"].to_numpy(dtype=float)
+        high = have["speed_ci_high"].to_numpy(dtype=float)
+        ax.errorbar(
+            have[column].to_numpy(dtype=float), speed, yerr=[speed - low, high - speed], fmt="o",
+            color=SOURCE_COLOURS["baseline"], ecolor="#93c5fd", elinewidth=1.5, capsize=0, markersize=5,
+        )  # fmt: skip
+        ax.axhline(1.0, color="#9ca3af", linewidth=1, linestyle="--")
+        ax.set_yscale("log")
+        ax.set_ylim(1 / span / 1.1, span * 1.1)
+        ax.yaxis.set_major_locator(
+            FixedLocator([2.0**k for k in range(-4, 5) if 1 / span / 1.1 <= 2.0**k <= span * 1.1])
+        )
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}x"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(label)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_ylabel("time vs an average baseliner")
     return svg(fig)
 
 

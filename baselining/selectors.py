@@ -175,4 +175,5 @@ def task_rows(filters: ExportFilters) -> QuerySet[Any, Any]:
         task_version=F("latest_version__version"),
         estimate_minutes=F("latest_version__estimate_minutes"),
         threshold=F("latest_version__success_threshold"),
+        expertise=F("latest_version__expertise"),
     )

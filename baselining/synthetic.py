@@ -30,6 +30,7 @@ from baselining.models import (
 from tasks.models import FamilyVersion, ScoringMode, Task, TaskFamily, TaskStatus, TaskVersion
 
 SPREAD_SIGMA = math.log(3) / 1.645  # 90% of baseliners within about 3x of each other
+AREAS = ("software engineering", "data science")  # each family asks for one of them, in turn
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,14 @@ def generate_suite(
     Each baseliner has a patience (1.2x to 4x the task's estimate, which is the true median off by up to
     2x): slower than that, they give up or hit the limit (a censored attempt); some succeed but the score
     says fail (a censored attempt too). A few attempts are marked invalid. Each contractor states 0-15 years
-    of experience; with contractor_sigma, each is also that much faster or slower on the log scale
+    of software engineering and 0-10 of data science; each family's tasks ask for one of the two, in turn;
+    with contractor_sigma, each is also that much faster or slower on the log scale
     (N(0, contractor_sigma), unrelated to the years), their times multiplied by it.
     """
     rng = np.random.default_rng(seed)
     people = np.random.default_rng([seed, 1])  # contractors' own draws: the attempts' stream is unchanged
     years = people.integers(0, 16, size=n_contractors)
+    data_years = np.random.default_rng([seed, 2]).integers(0, 11, size=n_contractors)
     speed = (
         people.normal(0, contractor_sigma, size=n_contractors)
         if contractor_sigma
@@ -79,7 +82,10 @@ def generate_suite(
                 ContractorProfile(
                     user=u,
                     status=ContractorStatus.ACTIVE,
-                    expertise=[{"area": "software engineering", "years": int(years[i])}],
+                    expertise=[
+                        {"area": "software engineering", "years": int(years[i])},
+                        {"area": "data science", "years": int(data_years[i])},
+                    ],
                 )
                 for i, u in enumerate(users)
             ]
@@ -106,6 +112,7 @@ def generate_suite(
                     task=t, family_version=fversions[i // tasks_per_family], version=1,
                     instructions="generated", scoring_mode=ScoringMode.AUTOMATIC,
                     estimate_minutes=float(estimates[i]),
+                    expertise=[AREAS[(i // tasks_per_family) % len(AREAS)]],
                 )
                 for i, t in enumerate(tasks)
             ],

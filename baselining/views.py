@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -26,7 +28,13 @@ from baselining.models import (
     SessionState,
 )
 from baselining.selectors import assignment_history, open_assignments
-from baselining.services import RULES_VERSION, AssignmentError, assignment_claim_next, contractor_accept_rules
+from baselining.services import (
+    RULES_VERSION,
+    AssignmentError,
+    assignment_claim_next,
+    assignment_outlook,
+    contractor_accept_rules,
+)
 from baselining.services.feedback import (
     baseline_session_flag,
     baseline_session_intermediate_score,
@@ -145,6 +153,7 @@ def _clock_doc(session: BaselineSession) -> dict[str, object]:
     now = timezone.now()
     return {
         "state": str(clock.state(events)),
+        "label": clock.describe(events),
         "working_seconds": round(clock.working_seconds(events, now), 1),
         "session_state": session.state,
         "outcome": session.get_outcome_display() if session.outcome else "",
@@ -173,8 +182,18 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "can_intermediate": "intermediate_score"
             in session.assignment.task_version.family_version.methods,
             "on_hold": blocking_flags(holding=True, task=session.assignment.task_id).exists(),
+            # once the survey is in: is there a next task, or why not (no dead end)
+            "next_task": _outlook(request, session),
         },
     )
+
+
+def _outlook(request: HttpRequest, session: BaselineSession) -> dict[str, str | None] | None:
+    if session.assignment.contractor_id != request.user.pk or not session.survey:
+        return None
+    if session.state not in (SessionState.ENDED, SessionState.MANUAL_SCORING):
+        return None
+    return {"unavailable": assignment_outlook(contractor=acting_user(request))}
 
 
 @login_required
@@ -195,9 +214,11 @@ def session_action(request: HttpRequest, session_id: int, action: str) -> HttpRe
     try:
         response: HttpResponse | None = handler(request, session)
     except (SessionError, clock.ClockError, FlagError) as exc:
+        if action == "flag":  # the form again, as it was typed, with what to mend
+            return flag_form(
+                request, session.pk, values=request.POST, error=str(exc).capitalize() + ".", status=400
+            )
         messages.error(request, str(exc).capitalize() + ".")
-        if action == "flag":
-            return redirect("baselining:flag", session_id=session.pk)
         response = None
     return response or redirect("baselining:session", session_id=session.pk)
 
@@ -236,6 +257,9 @@ def _flag_start(request: HttpRequest, session: BaselineSession) -> HttpResponse:
 
 
 def _flag(request: HttpRequest, session: BaselineSession) -> None:
+    confirmed = request.POST.get("confirm_blocking") == "yes"
+    if request.POST.get("severity") == FlagSeverity.BLOCKING and not confirmed:
+        raise FlagError(ERR_CONFIRM_BLOCKING)
     flag = baseline_session_flag(
         session=session,
         category=request.POST.get("category", ""),
@@ -287,13 +311,46 @@ SESSION_ACTIONS: dict[str, Callable[[HttpRequest, BaselineSession], HttpResponse
 }
 
 
+# "Report a problem": each severity in one line (none is chosen for the contractor); a blocking one must be
+# confirmed, being told what it does.
+SEVERITY_MEANINGS = {
+    FlagSeverity.BLOCKING: "the task cannot be done as written (a file it needs is missing, the scorer "
+    "rejects a right answer)",
+    FlagSeverity.MAJOR: "it can be done, but the problem changes how long it takes or what counts as right",
+    FlagSeverity.MINOR: "a typo, an unclear sentence, something cosmetic",
+}
+ERR_CONFIRM_BLOCKING = "a blocking problem takes effect at once: tick the box that says so to send it"
+
+
+def _blocking_effect() -> str:
+    if settings.FLAG_HOLD_ON_RAISE:
+        return (
+            "Yes, it is blocking: take this task off the queue for every baseliner until staff look at it "
+            "(you may still finish or give up)."
+        )
+    return (
+        "Yes, it is blocking: staff are asked to take this task off the queue "
+        "(you may still finish or give up)."
+    )
+
+
 @login_required
-def flag_form(request: HttpRequest, session_id: int) -> HttpResponse:
+def flag_form(
+    request: HttpRequest, session_id: int, values: Any = None, error: str = "", status: int = 200
+) -> HttpResponse:
     session = _own_session(request, session_id)
     return render(
         request,
         "baselining/flag.html",
-        {"s": session, "categories": FlagCategory.choices, "severities": FlagSeverity.choices},
+        {
+            "s": session,
+            "categories": FlagCategory.choices,
+            "severities": [(v, lbl, SEVERITY_MEANINGS[FlagSeverity(v)]) for v, lbl in FlagSeverity.choices],
+            "blocking_effect": _blocking_effect(),
+            "values": values or {},
+            "error": error,
+        },
+        status=status,
     )
 
 

@@ -142,8 +142,25 @@ def api_urls(suite: dict[str, Any]) -> dict[str, str]:
         "docs/": "/api/docs/",
     }
     routes = {str(p.pattern) for p in api_urlpatterns if isinstance(p, URLPattern)}
-    assert set(urls) == routes
+    assert set(urls) == routes - {""}  # (the root holds links only: test_the_root_says_where_to_go)
     return urls
+
+
+def test_the_root_says_where_to_go(suite, staff) -> None:
+    """`/api/` answers anyone with the endpoints, the schema, the docs and how to authenticate; no data.
+    Every link it gives is a route that answers staff."""
+    for client in (Client(HTTP_HOST=HOST), token_client(staff)):
+        resp = client.get("/api/")
+        assert resp.status_code == 200 and resp["Content-Type"] == "application/json"
+        doc = json.loads(content(resp))
+        assert doc["docs"] == f"http://{HOST}/api/docs/" and doc["schema"] == f"http://{HOST}/api/schema/"
+        assert "Token" in doc["authentication"]
+    endpoints = doc["endpoints"]
+    links = [doc["docs"], doc["schema"], *(v for v in endpoints.values() if isinstance(v, str))]
+    links += list(endpoints["exports"].values())
+    staff_client = token_client(staff)
+    for link in links:
+        assert staff_client.get(link.removeprefix(f"http://{HOST}")).status_code == 200, link
 
 
 def test_auth_matrix_tokens_and_sessions(suite, staff, contractor) -> None:

@@ -221,6 +221,7 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "staff": 200,
         },
         # the REST API (api/): staff only; no credentials is 401 (a token is asked for), not a login redirect
+        ("get", "/api/", "api/"): {"anonymous": 200, "A": 200, "B": 200, "staff": 200},  # links only
         ("get", "/api/tasks/", "api/tasks/"): API,
         ("get", f"/api/tasks/{t}/", "api/tasks/<str:family>/<str:name>/"): API,
         ("get", "/api/sessions/", "api/sessions/"): API,

@@ -10,6 +10,7 @@ from baselining.services.assignments import (
     AssignmentError,
     assignment_assign,
     assignment_claim_next,
+    assignment_outlook,
     contractor_accept_rules,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "AssignmentError",
     "assignment_assign",
     "assignment_claim_next",
+    "assignment_outlook",
     "contractor_accept_rules",
 ]

@@ -28,6 +28,10 @@ ERR_NOT_ACTIVE = "your contractor profile is not active"
 ERR_RULES = "accept the baselining rules first"
 ERR_CAPACITY = "you already have {n} open assignments; finish one first"
 ERR_NOTHING = "no task is available for you right now"
+ERR_NOTHING_NOW = (
+    "no task is available for you right now: every task you may take has enough baselines, is on hold, or "
+    "is one you have done or wrote; new tasks come as staff make them ready"
+)
 
 
 class AssignmentError(Exception):
@@ -44,6 +48,22 @@ def contractor_accept_rules(*, user: User, at: datetime | None = None) -> Contra
 
 def _open_count(contractor: User) -> int:
     return Assignment.objects.filter(contractor=contractor, status__in=OPEN_ASSIGNMENT_STATUSES).count()
+
+
+def assignment_outlook(*, contractor: User, kind: str = AssignmentKind.BASELINE) -> str | None:
+    """Could "Get my next task" give this contractor a task now? None if so, else why not (the reason the
+    claim would give), for pages that offer the next task (nothing is reserved here)."""
+    profile = ContractorProfile.objects.filter(user=contractor).first()
+    if profile is None or profile.status != ContractorStatus.ACTIVE:
+        return ERR_NOT_ACTIVE
+    if profile.rules_version != RULES_VERSION:
+        return ERR_RULES
+    open_count = _open_count(contractor)
+    if open_count >= settings.MAX_OPEN_ASSIGNMENTS:
+        return ERR_CAPACITY.format(n=open_count)
+    if not eligible_tasks(contractor=contractor, kind=kind):
+        return ERR_NOTHING_NOW
+    return None
 
 
 def _unsettled_first(candidates: list[Candidate]) -> list[Candidate]:

@@ -12,7 +12,7 @@ async function tick() {
   try {
     const doc = await (await fetch(clockEl.dataset.url, { credentials: "same-origin" })).json();
     clockEl.textContent = `${Math.round(doc.working_seconds)} s`;
-    stateEl.textContent = doc.state;
+    stateEl.textContent = doc.label;
   } catch (e) {}
 }
 setInterval(tick, 5000);

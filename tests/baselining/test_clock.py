@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from baselining import clock
 from baselining.clock import (
     ENDINGS,
     ClockError,
@@ -172,3 +173,14 @@ def test_nothing_after_the_end_and_no_going_back_in_time() -> None:
         append([Event(Kind.STARTED, t(10))], Event(Kind.PAUSED, t(5)))
     with pytest.raises(ClockError, match="reach back before"):
         append([Event(Kind.STARTED, t(10))], Event(Kind.PAUSED, t(20), reason="idle", since=t(5)))
+
+
+def test_the_clock_state_in_words_people_read() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [Event(Kind.STARTED, t0)]
+    assert clock.describe([]) == "Not started" and clock.describe(events) == "Running"
+    idle = [*events, Event(Kind.PAUSED, t0 + timedelta(minutes=5), reason=PauseReason.IDLE)]
+    assert clock.describe(idle) == "Paused: idle"
+    mine = [*events, Event(Kind.PAUSED, t0 + timedelta(minutes=5), reason=PauseReason.MANUAL)]
+    assert clock.describe(mine) == "Paused: you paused"
+    assert clock.describe([*events, Event(Kind.SUBMITTED, t0 + timedelta(minutes=9))]) == "Stopped"

@@ -230,3 +230,19 @@ def test_contractors_csv_has_pseudonyms_speed_factors_and_stated_experience(suit
         has
     ].all()
     assert np.exp(np.log(df.loc[has, "speed_factor"]).mean()) == pytest.approx(1, abs=0.25)
+    # expertise match: the years stated in each of their tasks' areas, over their valid baseline attempts
+    assert by.loc[profiles[0].pseudonym, "years_in_task_areas"] == 1  # only data science is theirs
+    other = ContractorProfile.objects.exclude(pk__in=[p.pk for p in profiles]).order_by("pk").first()
+    assert other is not None
+    stated = {e["area"]: e["years"] for e in other.expertise}
+    areas = BaselineSession.objects.filter(
+        assignment__contractor=other.user,
+        assignment__kind="baseline",
+        state="ended",
+        outcome__in=["success", "failure", "gave_up", "time_limit"],
+    ).exclude(review_status=ReviewStatus.INVALID)
+    matched = [
+        stated[area] for (area,) in areas.values_list("assignment__task__latest_version__expertise__0")
+    ]
+    assert len(set(matched)) == 2  # both areas among their tasks: the mean is between the two
+    assert by.loc[other.pseudonym, "years_in_task_areas"] == pytest.approx(np.mean(matched))

@@ -43,10 +43,25 @@ def test_bob_reports_staff_confirm_fix_and_the_task_returns(
     session = BaselineSession.objects.get(assignment__kind="baseline")
     events = clock_events(session)
     assert (events[-1].kind, events[-1].reason) == (clock.Kind.PAUSED, clock.PauseReason.FLAG)  # form open
-    page.select_option("select[name=severity]", "blocking")
+    # no severity chosen for them; each explained in one line; "blocking" asks to confirm what it does
+    assert page.locator("input[name=severity]:checked").count() == 0
+    assert page.locator("fieldset.severity label").count() == 4
+    assert not page.locator(".confirm-blocking").is_visible()
     page.select_option("select[name=category]", "missing")
     page.fill("textarea[name=description]", "data.csv is missing")
+    page.click("#send-report")  # the browser itself asks for a severity: nothing is sent
+    assert page.url.endswith("/report/") and not Flag.objects.exists()
+    page.check("input[name=severity][value=blocking]")
+    assert page.locator(".confirm-blocking").is_visible()
+    assert "off the queue for every baseliner" in page.inner_text(".confirm-blocking")
     shot("1-report")
+    page.click("#send-report")  # not confirmed: the form again, as typed, and why
+    page.wait_for_selector("#flag-error")
+    assert "tick the box" in page.inner_text("#flag-error") and not Flag.objects.exists()
+    assert page.input_value("textarea[name=description]") == "data.csv is missing"
+    assert page.is_checked("input[name=severity][value=blocking]")
+    shot("1b-report-confirm")
+    page.check("input[name=confirm_blocking]")
     page.click("#send-report")
     page.wait_for_selector("#on-hold-banner")
     shot("2-back-in-session")
@@ -66,9 +81,11 @@ def test_bob_reports_staff_confirm_fix_and_the_task_returns(
     page.click("#replay-at")
     page.wait_for_url("**/replay/?t=*")
     page.wait_for_selector(".ap-player")
+    page.wait_for_selector(".marker")  # (drawn once the recording has loaded)
     assert [m.inner_text().split(" @")[0] for m in page.locator(".marker").all()][:2] == ["start", "pause"]
     shot("4-replay-at-moment")
     page.go_back()
+    assert page.input_value("#to") == "open"  # the new status starts at the flag's own
     page.select_option("#to", "confirmed")
     page.fill("input[name=note]", "reproduced")
     page.click("#triage")
