@@ -85,8 +85,8 @@ def test_links_land_on_the_moment_they_name(page, live_server, replay_url) -> No
     # past the end, inf, garbage: clamped or ignored, never a script error
     _open(page, live_server.url, f"{replay_url}?t=1000")
     assert abs(_at(page) - 57.2) < 0.6
-    for t in ("inf", "abc", "-3"):
-        _open(page, live_server.url, f"{replay_url}?t={t}")
+    for garbage in ("inf", "abc", "-3"):
+        _open(page, live_server.url, f"{replay_url}?t={garbage}")
         assert _at(page) <= 1.0  # the first frames (the poster is the frame at 1 s), and why
         assert "is not a number of seconds from the start" in page.inner_text("main")
     assert not errors, errors
