@@ -21,7 +21,7 @@ from baselining.models import (
     SessionState,
     counts_towards_target,
 )
-from tasks.models import Task, TaskStatus
+from tasks.models import Task, TaskStatus, TaskVersion
 from tasks.selectors import blocking_flags, unmet_needs
 
 
@@ -74,6 +74,14 @@ def eligible_tasks(*, contractor: User, kind: str) -> list[Candidate]:
             continue
         out.append(Candidate(task, task.open_or_done, task.target_baselines))
     return sorted(out, key=lambda c: c.priority)
+
+
+def expertise_areas(offered: tuple[str, ...]) -> list[str]:
+    """The areas an application may choose from: `offered`, and every area a task's version names."""
+    named = TaskVersion.objects.exclude(expertise=[]).values_list("expertise", flat=True).distinct()
+    areas = {a.strip().lower() for a in offered}
+    areas |= {str(a).strip().lower() for listed in named if isinstance(listed, list) for a in listed}
+    return sorted(a for a in areas if a)
 
 
 def open_assignments(*, contractor: User) -> list[Assignment]:

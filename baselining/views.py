@@ -62,6 +62,7 @@ from baselining.services.review import (
 )
 from config import limits
 from config.permissions import acting_user, staff_required
+from config.text import sentence
 from tasks.models import FlagCategory, FlagSeverity
 from tasks.selectors import blocking_flags
 from terminal.services import TerminalSessionError
@@ -122,7 +123,7 @@ def next_task(request: HttpRequest) -> HttpResponse:
     try:
         a = assignment_claim_next(contractor=acting_user(request))
     except AssignmentError as exc:
-        messages.error(request, str(exc).capitalize() + ".")
+        messages.error(request, sentence(str(exc)))
         return redirect("baselining:work")
     return redirect("baselining:assignment", assignment_id=a.pk)
 
@@ -140,7 +141,7 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
         try:
             opened = baseline_session_open(assignment=a, user=acting_user(request))
         except (SessionError, TerminalSessionError) as exc:  # e.g. low on disk: nothing was created
-            messages.error(request, str(exc).capitalize() + ".")
+            messages.error(request, sentence(str(exc)))
             return redirect("baselining:assignment", assignment_id=a.pk)
         return redirect("baselining:session", session_id=opened.pk)
     session = BaselineSession.objects.filter(assignment=a).first()
@@ -215,10 +216,8 @@ def session_action(request: HttpRequest, session_id: int, action: str) -> HttpRe
         response: HttpResponse | None = handler(request, session)
     except (SessionError, clock.ClockError, FlagError) as exc:
         if action == "flag":  # the form again, as it was typed, with what to mend
-            return flag_form(
-                request, session.pk, values=request.POST, error=str(exc).capitalize() + ".", status=400
-            )
-        messages.error(request, str(exc).capitalize() + ".")
+            return flag_form(request, session.pk, values=request.POST, error=sentence(str(exc)), status=400)
+        messages.error(request, sentence(str(exc)))
         response = None
     return response or redirect("baselining:session", session_id=session.pk)
 
@@ -383,7 +382,7 @@ def review_page(request: HttpRequest, session_id: int) -> HttpResponse:
             )
             messages.success(request, "Score recorded.")
         except (SessionError, ValueError) as exc:
-            messages.error(request, str(exc).capitalize() + ".")
+            messages.error(request, sentence(str(exc)))
         return redirect("baselining:review", session_id=session.pk)
     if request.method == "POST" and request.POST.get("form") == "correction":
         try:
@@ -396,7 +395,7 @@ def review_page(request: HttpRequest, session_id: int) -> HttpResponse:
             )
             messages.success(request, f"Working time is now {total:.0f} s.")
         except (SessionError, ValueError, clock.ClockError) as exc:
-            messages.error(request, str(exc).capitalize() + ".")
+            messages.error(request, sentence(str(exc)))
         return redirect("baselining:review", session_id=session.pk)
     if request.method == "POST":
         try:
@@ -410,7 +409,7 @@ def review_page(request: HttpRequest, session_id: int) -> HttpResponse:
             messages.success(request, "Review recorded.")
             return redirect("baselining:review_queue")
         except SessionError as exc:
-            messages.error(request, str(exc).capitalize() + ".")
+            messages.error(request, sentence(str(exc)))
     events = clock_events(session)
     return render(
         request,

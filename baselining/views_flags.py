@@ -18,6 +18,7 @@ from baselining.services.flags import FlagError, FlagNotAllowed, flag_raise, fla
 from baselining.views_stats import export_download
 from config.http import posted_id, posted_ids, posted_uuid, seconds
 from config.permissions import acting_user, staff_required
+from config.text import sentence
 from tasks.models import Flag, FlagCategory, FlagSeverity, FlagStatus, TaskVersion
 from terminal.models import TerminalSession
 from terminal.views import replay_start
@@ -92,7 +93,7 @@ def flag_page(request: HttpRequest, flag_id: int) -> HttpResponse:
             )
             messages.success(request, "Flag updated.")
         except FlagError as exc:
-            messages.error(request, str(exc).capitalize() + ".")
+            messages.error(request, sentence(str(exc)))
         return redirect("flags:flag", flag_id=flag.pk)
     return render(
         request,
@@ -171,6 +172,6 @@ def replay_flag(request: HttpRequest, session_id: UUID) -> HttpResponse:
             source="replay",
         )
     except (FlagError, ValueError) as exc:
-        messages.error(request, str(exc).capitalize() + ".")
+        messages.error(request, sentence(str(exc)))
         return redirect("terminal:replay", session_id=s.id)
     return redirect("flags:flag", flag_id=flag.pk)

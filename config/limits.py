@@ -15,6 +15,7 @@ USERNAME = 150  # django.contrib.auth User.username
 EMAIL = 254  # User.email
 PASSWORD = 1024
 APPLICATION_EXPERTISE = 2000  # "area: years" per line
+APPLICATION_AREA = 100  # one area of expertise, as the application form's "other area" names it
 APPLICATION_BACKGROUND = 5000
 APPLICATION_AVAILABILITY = 200  # ContractorProfile.availability
 # Staff: invitations, vetting and contractor status notes

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from config.http import seconds
 from config.permissions import acting_user, staff_required
+from config.text import sentence
 from config.views import database_trouble
 from tasks.models import FlagCategory, FlagSeverity, Task, TaskVersion
 from terminal import control
@@ -44,7 +45,7 @@ def try_start(request: HttpRequest, task_version_id: int) -> HttpResponse:
             user=acting_user(request), task_version=tv, purpose=SessionPurpose.TRIAL
         )
     except TerminalSessionError as exc:  # e.g. the server is low on disk: nothing was created
-        messages.error(request, str(exc).capitalize() + ".")
+        messages.error(request, sentence(str(exc)))
         return redirect("terminal:try")
     return redirect("terminal:session", session_id=session.id)
 

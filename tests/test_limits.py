@@ -19,6 +19,7 @@ from baselining.services.contractors import (
     contractor_apply,
     contractor_set_status,
     contractor_vet,
+    expertise_from_rows,
     invitation_create,
     parse_expertise,
 )
@@ -75,6 +76,7 @@ def _cases(w: dict[str, Any]) -> dict[str, tuple[Callable[[], object], type[Exce
         "application availability": (
             lambda: contractor_apply(**{**APPLY, "availability": _over(limits.APPLICATION_AVAILABILITY)}), ContractorError),
         "application expertise": (lambda: parse_expertise(_over(limits.APPLICATION_EXPERTISE)), ContractorError),
+        "application area": (lambda: expertise_from_rows([(_over(limits.APPLICATION_AREA), "3")]), ContractorError),
         "invitation note": (lambda: invitation_create(by=staff, note=_over(limits.INVITATION_NOTE)), ContractorError),
         "vetting note": (
             lambda: contractor_vet(profile=profile, by=staff, approve=True, note=_over(limits.VETTING_NOTE)), ContractorError),
@@ -116,7 +118,7 @@ def _cases(w: dict[str, Any]) -> dict[str, tuple[Callable[[], object], type[Exce
 
 CASES = [
     "application username", "application e-mail", "application password", "application background",
-    "application availability", "application expertise", "invitation note", "vetting note", "status note",
+    "application availability", "application expertise", "application area", "invitation note", "vetting note", "status note",
     "flag description", "flag triage note", "task status note", "give-up reason", "survey resources",
     "survey remarks", "review note", "manual-scoring notes", "timing-correction reason", "QA checklist differences",
 ]  # fmt: skip

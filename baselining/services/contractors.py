@@ -18,7 +18,7 @@ from config import limits
 ERR_USERNAME_TAKEN = "that user name is taken"
 ERR_INVITATION = "this invitation link is not valid (used or expired)"
 ERR_NOT_APPLICANT = "only applicants are vetted"
-ERR_EXPERTISE = "give at least one area of expertise, as 'area: years' per line"
+ERR_EXPERTISE = "give at least one area of expertise, with your years in it"
 ERR_VETTING_TASK = "a vetting task was required: record its outcome first"
 
 
@@ -42,6 +42,39 @@ def parse_expertise(text: str) -> list[dict[str, Any]]:
     if not out:
         raise ContractorError(ERR_EXPERTISE)
     return out
+
+
+# The areas the application form offers (with every area a task names, baselining.selectors.expertise_areas)
+EXPERTISE_AREAS = (
+    "software engineering", "data science", "machine learning", "site reliability", "security",
+    "systems administration", "networking", "databases", "web development", "mathematics",
+)  # fmt: skip
+MAX_YEARS = 70.0
+ERR_YEARS = "{area}: years of experience must be a number from 0 to 70, not {years!r}"
+ERR_AREA_YEARS = "years without an area ({years!r}): choose the area they are in"
+
+
+def expertise_from_rows(rows: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The application form's expertise: (area, years) rows, a blank row skipped -> [{"area", "years"}];
+    an area named twice counts once (the most years)."""
+    out: dict[str, float] = {}
+    for raw_area, raw_years in rows:
+        area, years = " ".join(raw_area.split()).lower(), raw_years.strip()
+        if not area:
+            if years:
+                raise ContractorError(ERR_AREA_YEARS.format(years=years[:20]))
+            continue
+        limits.check_length(area, limit=limits.APPLICATION_AREA, field="an area", error=ContractorError)
+        try:
+            y = float(years) if years else 0.0
+        except ValueError as exc:
+            raise ContractorError(ERR_YEARS.format(area=area, years=years[:20])) from exc
+        if not 0 <= y <= MAX_YEARS:  # (also NaN)
+            raise ContractorError(ERR_YEARS.format(area=area, years=years[:20]))
+        out[area] = max(y, out.get(area, 0.0))
+    if not out:
+        raise ContractorError(ERR_EXPERTISE)
+    return [{"area": a, "years": y} for a, y in out.items()]
 
 
 def contractor_apply(

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from baselining.models import Assignment, BaselineSession, ContractorProfile, ContractorStatus
 from baselining.services import assignment_claim_next, contractor_accept_rules
+from config.text import sentence
 from tasks.models import Task
 from terminal.models import SessionStatus, TerminalSession
 from terminal.services import ERR_DISK_LOW
@@ -35,7 +36,7 @@ def test_a_trial_is_refused_with_a_message_and_nothing_is_created(
     settings.MIN_FREE_DISK_MB = _more_than_free(settings.DATA_DIR)
     resp = client.post(reverse("terminal:try_start", args=[tv.pk]), follow=True)
     assert resp.redirect_chain[-1][0] == reverse("terminal:try")
-    assert ERR_DISK_LOW.capitalize() in resp.content.decode()
+    assert sentence(ERR_DISK_LOW) in resp.content.decode()
     assert not TerminalSession.objects.exists()
 
 
@@ -54,7 +55,7 @@ def test_opening_an_assignment_is_refused_until_there_is_room(client, demo_suite
 
     settings.MIN_FREE_DISK_MB = _more_than_free(settings.RECORDINGS_DIR)
     resp = client.post(url, follow=True)
-    assert ERR_DISK_LOW.capitalize() in resp.content.decode()
+    assert sentence(ERR_DISK_LOW) in resp.content.decode()
     assert not BaselineSession.objects.filter(assignment=assignment).exists()
     assert TerminalSession.objects.count() == sessions_before
     assert Assignment.objects.get(pk=assignment.pk).status == assignment.status  # not "in progress"
