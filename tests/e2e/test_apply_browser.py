@@ -30,7 +30,9 @@ def test_an_applicant_is_told_what_to_mend_and_what_happens_next(page, live_serv
     page.click("#apply")
     page.wait_for_selector(".messages .error")
     # Django's words as written (str.capitalize made it "...characters. it must...")
-    assert "This password is too short. It must contain at least 8 characters." in page.inner_text(".messages")
+    assert "This password is too short. It must contain at least 8 characters." in page.inner_text(
+        ".messages"
+    )
     for field, typed in (("username", "newperson"), ("email", "new@example.org"), ("years_1", "4"),
                          ("years_2", "1.5"), ("area_other", "Compilers"), ("years_other", "2")):  # fmt: skip
         assert page.input_value(f"input[name={field}]") == typed, field
