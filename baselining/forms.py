@@ -10,7 +10,11 @@ from tasks.models import TaskStatus
 
 class ExportFilterForm(forms.Form):
     family = forms.CharField(required=False, max_length=200)
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *TaskStatus.choices])
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), *TaskStatus.choices],
+        widget=forms.Select(attrs={"aria-label": "Task status"}),
+    )
     since = forms.DateField(required=False, help_text="attempts that ended on or after (YYYY-MM-DD)")
     until = forms.DateField(required=False, help_text="... and on or before")
     include_invalid = forms.BooleanField(required=False)

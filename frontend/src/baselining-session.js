@@ -30,7 +30,7 @@ function reloadWhenStateLeaves(states) {
 if (sessionState === "scoring") reloadWhenStateLeaves(["scoring"]);
 if (sessionState === "live" || sessionState === "created") {
   const { mountTerminalFromPage } = await import("./terminal.js");
-  mountTerminalFromPage(document.getElementById("terminal"), {
+  const client = mountTerminalFromPage(document.getElementById("terminal"), {
     onStatus: (st) => {
       tick();
       // The sandbox could not start: once that is recorded, the page says why and offers a retry.
@@ -39,4 +39,7 @@ if (sessionState === "live" || sessionState === "created") {
       }
     },
   });
+  // back from the page's controls (Shift+Esc left the terminal) by keyboard
+  const back = document.getElementById("to-terminal");
+  if (back) back.addEventListener("click", () => client.term.focus());
 }

@@ -10,6 +10,21 @@ const ACK_EVERY = 64 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+// WebGL drawn by the GPU; a software WebGL (SwiftShader, as headless or GPU-less Chromium has; llvmpipe)
+// drew the terminal blank at a device pixel ratio of 2 (a HiDPI screen, or a page zoomed to 200%): measured,
+// tests/e2e/test_keyboard_phone_browser.py. The DOM renderer draws everywhere, so it is used there.
+function hardwareWebGL() {
+  try {
+    const gl = document.createElement("canvas").getContext("webgl2");
+    if (!gl) return false;
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+    const lose = gl.getExtension("WEBGL_lose_context");
+    if (lose) lose.loseContext();  // (this probe's context only)
+    return !/swiftshader|llvmpipe|softpipe|software/i.test(name);
+  } catch (e) { return false; }
+}
+
 export function mountTerminal(el, { url, statusEl, readOnly = false, onStatus = () => {} }) {
   const term = new Terminal({ cursorBlink: !readOnly, fontSize: 14, scrollback: 5000, disableStdin: readOnly,
     fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, monospace", theme: { background: "#111827" } });
@@ -17,13 +32,28 @@ export function mountTerminal(el, { url, statusEl, readOnly = false, onStatus = 
   term.loadAddon(fit);
   term.open(el);
   let renderer = "dom";
-  try {
-    const gl = new WebglAddon();
-    gl.onContextLoss(() => gl.dispose());
-    term.loadAddon(gl);
-    renderer = "webgl";
-  } catch (e) { renderer = "dom"; }
+  if (hardwareWebGL()) {
+    try {
+      const gl = new WebglAddon();
+      gl.onContextLoss(() => gl.dispose());
+      term.loadAddon(gl);
+      renderer = "webgl";
+    } catch (e) { renderer = "dom"; }
+  }
   fit.fit();
+  // Keyboard users: Shift+Esc leaves the terminal for the page's controls (the element marked
+  // data-terminal-exit, else just out), and Tab passes the terminal by (it takes Tab itself, for the shell).
+  term.attachCustomKeyEventHandler((e) => {
+    if (e.type === "keydown" && e.key === "Escape" && e.shiftKey) {
+      e.preventDefault();
+      term.blur();
+      const exit = document.querySelector("[data-terminal-exit]");
+      if (exit) exit.focus();
+      return false;
+    }
+    return true;
+  });
+  if (term.textarea) term.textarea.tabIndex = -1;
 
   let ws = null, attempts = 0, final = false, retryTimer = null;
   let received = 0, rendered = 0, acked = 0, ackTimer = null, afterReset = false;
