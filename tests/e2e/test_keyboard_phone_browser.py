@@ -31,7 +31,9 @@ def _lit(png: bytes) -> int:
     """Pixels of a terminal screenshot that are not its background: what is drawn."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
     background = (0x11, 0x18, 0x27)
-    return sum(1 for px in image.getdata() if sum(abs(a - b) for a, b in zip(px, background, strict=True)) > 60)
+    return sum(
+        1 for px in image.getdata() if sum(abs(a - b) for a, b in zip(px, background, strict=True)) > 60
+    )
 
 
 def _check_page(page, url: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -44,7 +46,9 @@ def _check_page(page, url: str) -> list[str]:  # type: ignore[no-untyped-def]
 def test_keyboard_phone_and_a_sharp_screen(browser, page, remote_server, worker, users, suite) -> None:
     make_ready(Task.objects.get(name="find_key"), users["staff"])
     ContractorProfile.objects.create(
-        user=users["alice"], status=ContractorStatus.ACTIVE, expertise=[{"area": "software engineering", "years": 6}]
+        user=users["alice"],
+        status=ContractorStatus.ACTIVE,
+        expertise=[{"area": "software engineering", "years": 6}],
     )
     contractor_accept_rules(user=users["alice"])
     url = remote_server.url
@@ -121,7 +125,10 @@ def test_keyboard_phone_and_a_sharp_screen(browser, page, remote_server, worker,
     sharp_page.goto(session_url)
     wait_for_prompt(sharp_page)
     sharp_page.wait_for_timeout(300)
-    assert sharp_page.evaluate("[window.terminalClient.term.cols, window.terminalClient.term.rows]") == [cols, rows]
+    assert sharp_page.evaluate("[window.terminalClient.term.cols, window.terminalClient.term.rows]") == [
+        cols,
+        rows,
+    ]
     sharp_page.locator("#terminal").screenshot(path=str(ARTIFACTS / "terminal-dpr2.png"))
     drawn_at_2 = _lit(sharp_page.locator("#terminal .xterm-screen").screenshot())
     # twice as many pixels each way: the same text lights about 4x the pixels (software WebGL lit none)
