@@ -67,7 +67,7 @@ def test_keyboard_phone_and_a_sharp_screen(browser, page, remote_server, worker,
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("", "none")  # the focus is visible
     assert "Shift" in page.inner_text("#keys") and "Esc" in page.inner_text("#keys")
-    reached = []
+    reached: list[str] = []
     for _ in range(12):
         page.keyboard.press("Tab")
         now = page.evaluate(ACTIVE)
