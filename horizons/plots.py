@@ -4,8 +4,11 @@ horizon against release date with the exponential trend."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
@@ -64,6 +67,35 @@ def agent_plot(agent: str, runs: pd.DataFrame, result: HorizonResult) -> str:
     return svg(fig)
 
 
+# Where a point's label may go (offset in points, alignment), nearest first.
+LABEL_SPOTS = [
+    (dx, dy * up, "left" if dx > 0 else "right", "bottom" if up > 0 else "top")
+    for dy in (4, 14, 24)
+    for dx in (4, -4)
+    for up in (1, -1)
+]
+
+
+def _label_apart(fig: Figure, ax: Any, points: list[tuple[Any, float, str]]) -> None:
+    """Each point's label at the first of LABEL_SPOTS where it overlaps no label already placed and stays
+    in the figure (agents released weeks apart with similar horizons crowd one corner of a trend)."""
+    renderer = FigureCanvasAgg(fig).get_renderer()  # (measures the text; the figure is still saved as SVG)
+    frame = fig.bbox
+    placed: list[Any] = []
+    for when, value, name in sorted(points, key=lambda p: (p[0], p[1])):
+        for dx, dy, ha, va in LABEL_SPOTS:
+            label = ax.annotate(name, (when, value), textcoords="offset points", xytext=(dx, dy), fontsize=7,
+                                ha=ha, va=va)  # fmt: skip
+            box = label.get_window_extent(renderer).padded(3)  # (a browser draws the text a little larger)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            label.remove()
+        else:  # nowhere free: the first spot, as before
+            ax.annotate(name, (when, value), textcoords="offset points", xytext=(4, 4), fontsize=7)
+
+
 def trend_plot(
     result: HorizonResult, dates: dict[str, object], trend: dict[str, object] | None
 ) -> str | None:
@@ -79,8 +111,6 @@ def trend_plot(
     ax = fig.subplots()
     err = np.vstack([np.where(np.isnan(low), 0, p50 - low), np.where(np.isnan(high), 0, high - p50)])
     ax.errorbar(when, p50, yerr=err, fmt="o", color="#1d4ed8", ecolor="#93c5fd", capsize=3)
-    for w, p, a in zip(when, p50, have, strict=True):
-        ax.annotate(a, (w, p), textcoords="offset points", xytext=(4, 4), fontsize=7)
     title = "50% time horizon by release date"
     if trend is not None:
         days = np.array([(pd.Timestamp(d) - EPOCH).days for d in when])
@@ -102,4 +132,5 @@ def trend_plot(
     ax.set_ylabel("50% horizon (log scale)")
     ax.grid(color="#e5e7eb")
     ax.spines[["top", "right"]].set_visible(False)
+    _label_apart(fig, ax, list(zip(when, p50, have, strict=True)))
     return svg(fig)

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -53,11 +54,27 @@ class ParsedRun:
     release_date: str = ""
 
 
+class UnknownTasks(RunsImportError):
+    """With the platform's human times, none of the file's runs is on a task the platform has a time for:
+    nothing is imported (it would be an empty batch); `unknown` is each such task with its number of runs."""
+
+    def __init__(self, runs: int, unknown: dict[str, int]) -> None:
+        Exception.__init__(
+            self,
+            f"none of its {runs} runs is on a task this platform has a human time for ({len(unknown)} "
+            f"task{'s' if len(unknown) != 1 else ''}, listed below): to use the human times in the file, "
+            f'choose "{HumanTimes.FILE.label}"',
+        )
+        self.errors: list[str] = []
+        self.unknown = unknown
+
+
 @dataclass
 class ImportResult:
     batch: RunBatch | None
     stored: int
     left_out: list[str] = field(default_factory=list)
+    unknown: dict[str, int] = field(default_factory=dict)  # task -> runs left out: no platform human time
 
 
 def _records(data: bytes, name: str) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
@@ -219,7 +236,14 @@ def runs_import(
     *, data: bytes, name: str, human_times: str = HumanTimes.PLATFORM, by: Any = None
 ) -> ImportResult:
     """Parse, check and store a file of runs, all or nothing."""
-    rows, _, left_out = usable_runs(parse_runs(data, name, human_times), human_times)
+    parsed = parse_runs(data, name, human_times)
+    rows, known, left_out = usable_runs(parsed, human_times)
+    unknown: dict[str, int] = {}
+    if human_times == HumanTimes.PLATFORM:
+        agents_only, _ = without_humans(parsed)
+        unknown = dict(Counter(r.task_id for r in agents_only if r.task_id not in known).most_common())
+        if agents_only and not rows:  # found before anything is stored
+            raise UnknownTasks(len(agents_only), unknown)
     tasks = {t.task_id: t for t in Task.objects.select_related("family")}
     with transaction.atomic():
         batch = RunBatch.objects.create(
@@ -237,7 +261,7 @@ def runs_import(
             ],
             batch_size=2000,
         )  # fmt: skip
-    return ImportResult(batch, len(rows), left_out)
+    return ImportResult(batch, len(rows), left_out, unknown)
 
 
 def _agents(seen: set[tuple[str, str, str]]) -> dict[str, Agent]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -15,7 +17,7 @@ from horizons.fit import FitOptions
 from horizons.forms import FitForm, RunsUploadForm
 from horizons.models import RunBatch
 from horizons.plots import agent_plot, trend_plot
-from horizons.services import RunsImportError, release_dates_import, runs_import
+from horizons.services import RunsImportError, UnknownTasks, release_dates_import, runs_import
 from tasks.models import Task
 
 
@@ -34,11 +36,30 @@ def horizons(request: HttpRequest) -> HttpResponse:
                     by=acting_user(request),
                 )  # fmt: skip
                 messages.success(request, f"{result.stored} runs imported from {f.name}.")
-                for line in result.left_out:
-                    messages.warning(request, line)
+                for line in result.left_out:  # (the tasks without a time: one sentence, and a table)
+                    if not LEFT_OUT_LINE.match(line):
+                        messages.warning(request, line)
+                if result.unknown:
+                    n = sum(result.unknown.values())
+                    messages.warning(
+                        request,
+                        f"{n} run{'s' if n != 1 else ''} on {len(result.unknown)} task"
+                        f"{'s' if len(result.unknown) != 1 else ''} left out: the platform has no human time "
+                        "for them (listed under the upload form).",
+                    )
+        except UnknownTasks as exc:  # the page again, with the tasks it does not know
+            messages.error(request, f"Nothing was imported from {upload.cleaned_data['runs'].name}: {exc}.")
+            return _page(request, upload, unknown=exc.unknown, status=400)
         except RunsImportError as exc:
             messages.error(request, f"Nothing was imported: {exc}")
         return redirect("horizons:index")
+    return _page(request, upload)
+
+
+def _page(
+    request: HttpRequest, upload: RunsUploadForm, unknown: dict[str, int] | None = None, status: int = 200
+) -> HttpResponse:
+    batches = list(RunBatch.objects.select_related("created_by")[:10])
     fit = FitForm(request.GET or None)
     data = fit.cleaned_data if fit.is_bound and fit.is_valid() else {}
     options = FitOptions(
@@ -50,8 +71,12 @@ def horizons(request: HttpRequest) -> HttpResponse:
         "upload": upload,
         "fit": fit,
         "options": options,
-        "batches": RunBatch.objects.select_related("created_by")[:10],
+        "batches": batches,
         "left_out": analysis.left_out,
+        # the tasks the platform has no time for: of a refused upload, else of the last one
+        "unknown": sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0]))
+        if unknown is not None
+        else _left_out_of(batches[0] if batches else None),
         "n_runs": len(analysis.runs),
     }
     if analysis.result is not None:
@@ -63,7 +88,18 @@ def horizons(request: HttpRequest) -> HttpResponse:
             trend_plot=trend_plot(analysis.result, analysis.dates, analysis.trend),
             signals=_with_tasks(discrepancies(analysis).to_dict("records")),
         )
-    return render(request, "horizons/index.html", context)
+    return render(request, "horizons/index.html", context, status=status)
+
+
+LEFT_OUT_LINE = re.compile(r"^(\d+) runs? on (.+) left out: the platform has no human time for it$")
+
+
+def _left_out_of(batch: RunBatch | None) -> list[tuple[str, int]]:
+    """The tasks an import left out for want of a platform human time, from its stored report."""
+    if batch is None:
+        return []
+    found = [LEFT_OUT_LINE.match(line) for line in batch.report if isinstance(line, str)]
+    return [(m[2], int(m[1])) for m in found if m]
 
 
 def _with_tasks(rows: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -21,6 +21,22 @@ def test_staff_upload_runs_and_read_the_horizons(page, live_server, settings) ->
     get_user_model().objects.create_user("staff", password="staff-pass-1", is_staff=True)
     login(page, live_server.url, "staff", "staff-pass-1", path="/login/?next=/horizons/")
     page.wait_for_url("**/horizons/")
+    # the platform's times, for METR's tasks the platform has never seen: refused before anything is stored,
+    # in one sentence that says what to choose, the unknown tasks in a collapsed table
+    page.set_input_files("input[name=runs]", str(metr_runs()))
+    page.check("input[name=human_times][value=platform]")
+    page.click("#runs-upload button[type=submit]")
+    page.wait_for_selector(".messages .error")
+    errors = page.locator(".messages li").all_inner_texts()
+    assert len(errors) == 1 and "Nothing was imported" in errors[0], errors
+    assert "choose \"The file's human_minutes\"" in errors[0]
+    unknown = page.locator("#unknown-tasks")
+    assert unknown.get_attribute("open") is None  # collapsed
+    n_unknown = unknown.locator("tbody tr").count()
+    assert n_unknown > 50 and f"{n_unknown} tasks without a human time" in unknown.locator("summary").inner_text()
+    assert AgentRun.objects.count() == 0
+    unknown.locator("summary").click()
+    page.screenshot(path=str(ARTIFACTS / "horizons-unknown-tasks.png"), full_page=True)
     page.set_input_files("input[name=runs]", str(metr_runs()))
     page.check("input[name=human_times][value=file]")
     page.set_input_files("input[name=release_dates]", str(DATES))
@@ -36,5 +52,15 @@ def test_staff_upload_runs_and_read_the_horizons(page, live_server, settings) ->
     assert trend.count() == 1 and "doubling every" in (trend.text_content() or "")
     box = trend.bounding_box()
     assert box is not None and box["width"] > 400
+    # the agents' labels on the trend do not overlap (o1-preview, o1 and the two Sonnets crowd a corner)
+    agents = set(page.locator("#agents tbody tr td:first-child").all_inner_texts())
+    labels = [t for t in trend.locator("text").all() if (t.text_content() or "").strip() in agents]
+    assert len(labels) >= 8
+    boxes = [b for b in (t.bounding_box() for t in labels) if b]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                     or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])  # fmt: skip
+            assert apart, (a, b)
     page.screenshot(path=str(ARTIFACTS / "horizons.png"), full_page=True)
     page.locator("#trend").screenshot(path=str(ARTIFACTS / "horizons-trend.png"))
