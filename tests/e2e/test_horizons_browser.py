@@ -29,11 +29,14 @@ def test_staff_upload_runs_and_read_the_horizons(page, live_server, settings) ->
     page.wait_for_selector(".messages .error")
     errors = page.locator(".messages li").all_inner_texts()
     assert len(errors) == 1 and "Nothing was imported" in errors[0], errors
-    assert "choose \"The file's human_minutes\"" in errors[0]
+    assert 'choose "The file\'s human_minutes"' in errors[0]
     unknown = page.locator("#unknown-tasks")
     assert unknown.get_attribute("open") is None  # collapsed
     n_unknown = unknown.locator("tbody tr").count()
-    assert n_unknown > 50 and f"{n_unknown} tasks without a human time" in unknown.locator("summary").inner_text()
+    assert (
+        n_unknown > 50
+        and f"{n_unknown} tasks without a human time" in unknown.locator("summary").inner_text()
+    )
     assert AgentRun.objects.count() == 0
     unknown.locator("summary").click()
     page.screenshot(path=str(ARTIFACTS / "horizons-unknown-tasks.png"), full_page=True)
