@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import CharField, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 
 from baselining.models import (
@@ -82,6 +83,31 @@ def expertise_areas(offered: tuple[str, ...]) -> list[str]:
     areas = {a.strip().lower() for a in offered}
     areas |= {str(a).strip().lower() for listed in named if isinstance(listed, list) for a in listed}
     return sorted(a for a in areas if a)
+
+
+def human_times_fingerprint() -> tuple[object, ...]:
+    """What the platform's human times (suite_statistics) are made of, in a few aggregates: the attempts by
+    state, outcome and review (and when the last ended and was reviewed), the clock's last event (timing
+    corrections), the tasks and their versions (estimates), and the settings that choose the estimate. Any
+    change to the human times changes it; a cache of what is computed from them keys on it."""
+    sessions = BaselineSession.objects.aggregate(
+        n=Count("pk"), last=Max("pk"), ended=Max("ended_at"), reviewed=Max("reviewed_at")
+    )
+    mix = sorted(
+        BaselineSession.objects.values_list("state", "outcome", "review_status", "assignment__kind")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return (
+        sorted(sessions.items()),
+        mix,
+        ClockEvent.objects.aggregate(last=Max("pk"))["last"],
+        Task.objects.aggregate(n=Count("pk"), last=Max("pk"))["n"],
+        TaskVersion.objects.aggregate(last=Max("pk"))["last"],
+        settings.BASELINE_ESTIMATE,
+        tuple(settings.HUMAN_SOURCE_ORDER),
+        settings.POOLED_SIGMA_BY,
+    )
 
 
 def open_assignments(*, contractor: User) -> list[Assignment]:

@@ -3,12 +3,14 @@ agents and human times that deserve a look from QA."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import pandas as pd
 
+from baselining.selectors import human_times_fingerprint
 from horizons.fit import FitOptions, HorizonResult, doubling_time, fit_agents, outcome, success_curve
-from horizons.models import Agent, AgentRun, HumanTimes
+from horizons.models import Agent, AgentRun, HumanTimes, RunBatch
 from horizons.services import platform_human_minutes
 
 RUN_COLUMNS = ["agent", "task_id", "task_family", "human_minutes", "score", "score_binarized"]
@@ -34,6 +36,17 @@ def stored_runs() -> tuple[pd.DataFrame, list[str]]:
         for t, n in frame.loc[missing, "task_id"].value_counts().items()
     ]
     return frame.loc[~missing, RUN_COLUMNS].astype({"human_minutes": "float64"}), report
+
+
+def inputs_fingerprint(options: FitOptions) -> str:
+    """What a fit of the stored runs depends on, as a digest: the imports (each batch's id and time), the
+    release dates, the options and, when some runs take the platform's human times, what those are made of
+    (human_times_fingerprint). A few aggregate queries: the fit itself reads every run and refits."""
+    batches = list(RunBatch.objects.order_by("pk").values_list("pk", "created_at"))
+    parts: list[object] = [batches, sorted(stored_release_dates().items()), repr(options)]
+    if AgentRun.objects.filter(batch__human_times=HumanTimes.PLATFORM).exists():
+        parts.append(human_times_fingerprint())
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 @dataclass

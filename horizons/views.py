@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from baselining.services.flags import FlagError, flag_raise
 from config.permissions import acting_user, staff_required
-from horizons.analysis import analyse, discrepancies
+from horizons.analysis import analyse, discrepancies, inputs_fingerprint
 from horizons.fit import FitOptions
 from horizons.forms import FitForm, RunsUploadForm
 from horizons.models import RunBatch
@@ -36,6 +38,7 @@ def horizons(request: HttpRequest) -> HttpResponse:
                     by=acting_user(request),
                 )  # fmt: skip
                 messages.success(request, f"{result.stored} runs imported from {f.name}.")
+                fitted(default_options())  # fitted now (the button says so): the page after it is at once
                 for line in result.left_out:  # (the tasks without a time: one sentence, and a table)
                     if not LEFT_OUT_LINE.match(line):
                         messages.warning(request, line)
@@ -62,32 +65,20 @@ def _page(
     batches = list(RunBatch.objects.select_related("created_by")[:10])
     fit = FitForm(request.GET or None)
     data = fit.cleaned_data if fit.is_bound and fit.is_valid() else {}
-    options = FitOptions(
-        weighting=data.get("weighting") or "invsqrt", legacy=bool(data.get("legacy")),
-        n_bootstrap=settings.HORIZON_BOOTSTRAP,
-    )  # fmt: skip
-    analysis = analyse(options)
+    options = default_options(weighting=data.get("weighting") or "invsqrt", legacy=bool(data.get("legacy")))
     context: dict[str, object] = {
         "upload": upload,
         "fit": fit,
         "options": options,
         "batches": batches,
-        "left_out": analysis.left_out,
         # the tasks the platform has no time for: of a refused upload, else of the last one
         "unknown": sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0]))
         if unknown is not None
         else _left_out_of(batches[0] if batches else None),
-        "n_runs": len(analysis.runs),
+        **fitted(options),
     }
-    if analysis.result is not None:
-        table = analysis.result.table
-        context.update(
-            agents=table.to_dict("records"),
-            plots=[(a, agent_plot(a, analysis.runs, analysis.result)) for a in table["agent"]],
-            trend=analysis.trend,
-            trend_plot=trend_plot(analysis.result, analysis.dates, analysis.trend),
-            signals=_with_tasks(discrepancies(analysis).to_dict("records")),
-        )
+    if "signals" in context:  # each signal's platform task, for the flag button (not cached: live rows)
+        context["signals"] = _with_tasks([dict(r) for r in cast(list[dict[str, object]], context["signals"])])
     return render(request, "horizons/index.html", context, status=status)
 
 
@@ -100,6 +91,37 @@ def _left_out_of(batch: RunBatch | None) -> list[tuple[str, int]]:
         return []
     found = [LEFT_OUT_LINE.match(line) for line in batch.report if isinstance(line, str)]
     return [(m[2], int(m[1])) for m in found if m]
+
+
+FIT_CACHE_SECONDS = 24 * 3600
+
+
+def default_options(weighting: str = "invsqrt", legacy: bool = False) -> FitOptions:
+    return FitOptions(weighting=weighting, legacy=legacy, n_bootstrap=settings.HORIZON_BOOTSTRAP)
+
+
+def fitted(options: FitOptions) -> dict[str, object]:
+    """The page's fitted part (the table, the plots, the trend, the QA signals): computed once for what it
+    depends on (inputs_fingerprint: the runs, the release dates, the platform's human times, the options)
+    and then read from the cache, so the page does not refit thousands of runs at every load. Any new
+    upload, date, baseline, review or timing correction changes the fingerprint, and so the fit."""
+    key = "horizons:" + inputs_fingerprint(options)
+    cached = cache.get(key)
+    if cached is not None:
+        return cast(dict[str, object], cached)
+    analysis = analyse(options)
+    part: dict[str, object] = {"left_out": analysis.left_out, "n_runs": len(analysis.runs)}
+    if analysis.result is not None:
+        table = analysis.result.table
+        part.update(
+            agents=table.to_dict("records"),
+            plots=[(a, agent_plot(a, analysis.runs, analysis.result)) for a in table["agent"]],
+            trend=analysis.trend,
+            trend_plot=trend_plot(analysis.result, analysis.dates, analysis.trend),
+            signals=discrepancies(analysis).to_dict("records"),
+        )
+    cache.set(key, part, FIT_CACHE_SECONDS)
+    return part
 
 
 def _with_tasks(rows: list[dict[str, object]]) -> list[dict[str, object]]:

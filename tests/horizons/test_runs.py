@@ -134,3 +134,56 @@ def test_contractors_cannot_see_horizons(client) -> None:
     client.force_login(get_user_model().objects.create_user("carol", password="x-pass-123"))
     assert client.get("/horizons/").status_code == 403
     assert client.post("/horizons/flag/", {"task": 1, "kind": "too_easy"}).status_code == 403
+
+
+def test_the_fit_is_computed_once_for_what_it_depends_on(suite, client, monkeypatch, settings) -> None:
+    """Loading the page again reads the fit it made; an upload, a release date, another option, or a change
+    to the platform's human times (a review that invalidates an attempt) makes it fit again."""
+    import horizons.views
+    from baselining.models import BaselineSession, InvalidReason
+    from baselining.services.review import baseline_session_review
+
+    settings.HORIZON_BOOTSTRAP = 50
+    fits: list[object] = []
+    analyse = horizons.views.analyse
+
+    def counted(options: object) -> object:
+        fits.append(options)
+        return analyse(options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(horizons.views, "analyse", counted)
+    client.force_login(get_user_model().objects.create_user("boss", password="x-pass-123", is_staff=True))
+
+    def upload(agents: dict[str, float], seed: int) -> None:
+        f = io.BytesIO(_runs(suite, agents, seed=seed))
+        f.name = "runs.jsonl"
+        assert client.post("/horizons/", {"runs": f, "human_times": "platform"}).status_code == 302
+
+    upload({"Weak": 4.0, "Strong": 240.0}, seed=1)
+
+    def fitted_part() -> str:  # the agents, the trend, each agent's plot (no per-response CSRF token)
+        return (
+            client.get("/horizons/")
+            .content.decode()
+            .split('<section id="agents">')[1]
+            .split('id="signals"')[0]
+        )
+
+    first = fitted_part()
+    assert len(fits) == 1 and "Strong" in first
+    assert fitted_part() == first and len(fits) == 1  # read, not refitted
+    client.get("/horizons/?weighting=equal")
+    assert len(fits) == 2  # another option: its own fit
+    client.get("/horizons/?weighting=equal")
+    assert len(fits) == 2
+    upload({"Middle": 30.0}, seed=2)
+    assert "Middle" in client.get("/horizons/").content.decode() and len(fits) == 3
+    Agent.objects.filter(name="Weak").update(release_date="2024-01-01")
+    client.get("/horizons/")
+    assert len(fits) == 4
+    session = BaselineSession.objects.filter(assignment__kind="baseline", outcome="success").first()
+    assert session is not None
+    staff = get_user_model().objects.get(username="boss")
+    baseline_session_review(session=session, by=staff, valid=False, reason=InvalidReason.RULES)
+    client.get("/horizons/")
+    assert len(fits) == 5  # the human times changed under the platform's runs
