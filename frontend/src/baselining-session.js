@@ -6,6 +6,14 @@
 import { wireForms } from "./forms.js";
 
 wireForms();
+// The instructions beside the terminal stay open unless the contractor folds them (remembered).
+const instructions = document.getElementById("instructions");
+if (instructions) {
+  if (localStorage.getItem("instructions") === "folded") instructions.open = false;
+  instructions.addEventListener("toggle", () => {
+    localStorage.setItem("instructions", instructions.open ? "open" : "folded");
+  });
+}
 const clockEl = document.getElementById("clock"), stateEl = document.getElementById("clock-state");
 const sessionState = clockEl.dataset.sessionState;
 async function tick() {

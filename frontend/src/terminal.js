@@ -113,7 +113,7 @@ export function mountTerminal(el, { url, statusEl, readOnly = false, onStatus = 
     ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     ws.onopen = () => {
-      attempts = 0; conn = "connected"; render();
+      attempts = 0; conn = "connected"; reconnected(); render();
       send(C.HELLO, json({ offset: received, cols: term.cols, rows: term.rows }));
     };
     ws.onmessage = (ev) => {
@@ -138,8 +138,25 @@ export function mountTerminal(el, { url, statusEl, readOnly = false, onStatus = 
     };
   }
 
-  term.onData((s) => { if (!readOnly) send(C.INPUT, encoder.encode(s)); });
-  term.onBinary((s) => { if (!readOnly) send(C.INPUT, Uint8Array.from(s, (c) => c.charCodeAt(0) & 255)); });
+  // Keys typed while the connection is down are not kept to be sent later (commands typed blind would run
+  // on reconnect): they are refused, and the status line says how many, until a little after reconnecting.
+  let dropped = 0, droppedTimer = null;
+  function typed(bytes) {
+    if (readOnly) return;
+    if (ws && ws.readyState === WebSocket.OPEN) { send(C.INPUT, bytes); return; }
+    dropped += 1;
+    notice = `not connected: ${dropped} key${dropped === 1 ? "" : "s"} not sent (type ${dropped === 1 ? "it" : "them"} again once connected)`;
+    statusEl.dataset.dropped = String(dropped);
+    render();
+  }
+  function reconnected() {
+    if (!dropped) return;
+    dropped = 0;
+    clearTimeout(droppedTimer);
+    droppedTimer = setTimeout(() => { notice = ""; render(); }, 6000);
+  }
+  term.onData((s) => typed(encoder.encode(s)));
+  term.onBinary((s) => typed(Uint8Array.from(s, (c) => c.charCodeAt(0) & 255)));
   term.onResize(({ cols, rows }) => { if (!readOnly) send(C.RESIZE, json({ cols, rows })); });
   let fitTimer = null;
   window.addEventListener("resize", () => { clearTimeout(fitTimer); fitTimer = setTimeout(() => fit.fit(), 100); });

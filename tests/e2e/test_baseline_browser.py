@@ -57,7 +57,11 @@ def test_alice_baselines_a_task_and_staff_review_it(page, remote_server, worker,
     shot("4-success")
     session = BaselineSession.objects.get(assignment__kind="baseline")
     assert session.outcome == "success" and session.submission == "backup.dat"
-    # the survey, then no dead end: the next task, or why there is none, and the way to her history
+    # the survey fits its fields at 1280 px (each wide enough to read what is typed), then no dead end:
+    # the next task, or why there is none, and the way to her history
+    for field in page.locator(".survey-grid input, .survey-grid select").all():
+        box = field.bounding_box()
+        assert box is not None and box["width"] >= 250, box
     page.fill("input[name=difficulty]", "2")
     page.fill("input[name=confidence]", "5")
     page.click("#survey-send")

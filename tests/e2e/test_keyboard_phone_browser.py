@@ -84,6 +84,28 @@ def test_keyboard_phone_and_a_sharp_screen(browser, page, remote_server, worker,
     page.wait_for_function("window.terminalClient.text().split('back-in').length > 2")  # typed, and echoed
     page.screenshot(path=str(ARTIFACTS / "keyboard-session.png"), full_page=True)
 
+    # The instructions beside the terminal, open, and folded only when she folds them (remembered)
+    term_box, aside = page.locator("#terminal").bounding_box(), page.locator("#instructions").bounding_box()
+    assert term_box and aside and aside["x"] >= term_box["x"] + term_box["width"]  # beside, not above
+    assert page.locator("#instructions").get_attribute("open") is not None
+    assert "SSH private key" in page.inner_text("#instructions pre")
+    page.click("#instructions summary")
+    page.reload()
+    wait_for_prompt(page)
+    assert page.evaluate("document.getElementById('instructions').open") is False
+    page.click("#instructions summary")
+    # Keys typed while the connection is down are refused, visibly, and never sent later
+    page.evaluate("window.terminalClient.drop()")
+    page.locator(".xterm").click()
+    page.keyboard.type("zq")
+    assert "2 keys not sent" in page.inner_text("#term-status")
+    page.wait_for_function(
+        "document.getElementById('term-status').dataset.conn === 'connected'", timeout=15_000
+    )
+    page.keyboard.type("echo after\n")
+    page.wait_for_function("window.terminalClient.text().split('after').length > 2")
+    assert "zq" not in page.evaluate("window.terminalClient.text()")
+
     # Labels and one h1: the contractor's pages, then staff's
     lacking = [m for path in ("/work/", session_url.removeprefix(url)) for m in _check_page(page, url + path)]
     staff = browser.new_context(viewport={"width": 1280, "height": 900})
