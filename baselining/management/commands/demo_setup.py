@@ -9,7 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from baselining.models import ContractorProfile, ContractorStatus
-from tasks.models import Task, TaskStatus
+from baselining.synthetic import generate_suite
+from horizons.demo import DEMO_PREFIX, DEMO_SUITE
+from horizons.models import HumanTimes
+from horizons.services import runs_import
+from tasks.models import Task, TaskFamily, TaskStatus
 from tasks.services.importer import TaskImportError, tasks_import
 from tasks.services.status import record_status_change
 
@@ -57,9 +61,30 @@ class Command(BaseCommand):
                         by=None,
                         note="demo setup: ready without a QA run",
                     )
+        self._synthetic_baselines()
         self.stdout.write(
             self.style.WARNING(
                 "DEMO MODE: users staff/staff (staff), alice/alice and bob/bob (contractors). "
                 "Not for production."
             )
+        )
+
+    def _synthetic_baselines(self) -> None:
+        """Finished baselines on synthetic tasks, so Statistics, Exports and Horizons show real plots: 40
+        tasks in families named synthetic_f..., by 24 made-up contractors, each task retired at once (never
+        handed out) with a note that says what it is; and the demo agents' runs on them (horizons.demo)."""
+        if TaskFamily.objects.filter(name__startswith=f"{DEMO_PREFIX}_f").exists():
+            return
+        suite = generate_suite(prefix=DEMO_PREFIX, contractor_sigma=0.35, **DEMO_SUITE)
+        for task in Task.objects.filter(pk__in=list(suite.true_median)):
+            with transaction.atomic():
+                record_status_change(
+                    task=Task.objects.select_for_update().get(pk=task.pk), status=TaskStatus.RETIRED, by=None,
+                    note="demo setup: synthetic baselines for the demo's statistics, not a real task",
+                )  # fmt: skip
+        runs = Path(settings.BASE_DIR) / "examples" / "horizons" / "demo_runs.jsonl"
+        result = runs_import(data=runs.read_bytes(), name=runs.name, human_times=HumanTimes.PLATFORM)
+        self.stdout.write(
+            f"  demo data (synthetic): {suite.n_attempts} baselines on {suite.n_tasks} tasks, "
+            f"{result.stored} agent runs"
         )
