@@ -285,18 +285,28 @@ CONTRACTORS_COLUMNS: dict[str, str] = {
 }  # fmt: skip
 
 
-def stated_experience(expertise: Any) -> tuple[float | None, str]:
-    """From an application's expertise ([{"area": ..., "years": ...}, ...]): the most years stated in any
-    area (None if none is a number) and the areas, `;`-separated."""
+def _stated_years(expertise: Any, areas: set[str] | None = None) -> list[float]:
+    """The numbers of years an application's expertise ([{"area": ..., "years": ...}, ...]) states: in
+    every area, or only in `areas` (lower case). What is not a finite number >= 0 is not a number of years."""
     entries = [e for e in expertise if isinstance(e, dict)] if isinstance(expertise, list) else []
     years = []
     for e in entries:
+        if areas is not None and str(e.get("area", "")).strip().lower() not in areas:
+            continue
         try:
             value = float(e["years"])
         except (KeyError, TypeError, ValueError):
             continue
         if math.isfinite(value) and value >= 0:
             years.append(value)
+    return years
+
+
+def stated_experience(expertise: Any) -> tuple[float | None, str]:
+    """From an application's expertise: the most years stated in any area (None if none is a number) and
+    the areas, `;`-separated."""
+    years = _stated_years(expertise)
+    entries = [e for e in expertise if isinstance(e, dict)] if isinstance(expertise, list) else []
     areas = sorted({str(e["area"]).strip() for e in entries if str(e.get("area", "")).strip()})
     return (max(years) if years else None), "; ".join(areas)
 
@@ -305,17 +315,7 @@ def years_in(expertise: Any, areas: Any) -> float | None:
     """The years an application states in any of a task's areas (its version's `expertise`), the most of
     them; None when the task names no area, or the application none of them with a number of years."""
     wanted = {str(a).strip().lower() for a in areas} if isinstance(areas, list) else set()
-    entries = [e for e in expertise if isinstance(e, dict)] if isinstance(expertise, list) else []
-    years = []
-    for e in entries:
-        if str(e.get("area", "")).strip().lower() not in wanted:
-            continue
-        try:
-            value = float(e["years"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if math.isfinite(value) and value >= 0:
-            years.append(value)
+    years = _stated_years(expertise, wanted)
     return max(years) if years else None
 
 
