@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from baselining.models import ContractorProfile
 from baselining.selectors import ExportFilters, attempt_rows, date_window, pseudonym, task_rows
-from baselining.statistics import TASK_STAT_COLUMNS, contractor_table, task_statistics
+from baselining.statistics import ESTIMATE_INTERVALS, TASK_STAT_COLUMNS, contractor_table, task_statistics
 from config.streaming import csv_lines, jsonl_lines
 from tasks.models import Flag
 
@@ -53,6 +53,9 @@ METR_COLUMNS: list[str] = [
     "started_at", "completed_at", "time_limit", "generation_cost", "tokens_count", "cloned", "scaffold",
     "equal_task_weight", "invsqrt_task_weight",
 ]  # fmt: skip
+# After METR's own columns (a join with their files gives these NaN on their rows): which estimate a
+# baseline human_minutes is (BASELINE_ESTIMATE) and its 95% interval; null when the time is not a baseline's.
+RUNS_EXTRA_COLUMNS: list[str] = ["human_estimate", "human_minutes_low", "human_minutes_high"]
 CHUNK = 2000
 
 
@@ -225,6 +228,9 @@ def metr_rows(filters: ExportFilters) -> Iterator[dict[str, Any]]:
     equal_total = len(per_task)
     # plain dicts: a DataFrame.at per row costs more than the rest of the row
     family, human, sources = (stats[c].to_dict() for c in ("family", "human_minutes", "human_source"))
+    estimate = settings.BASELINE_ESTIMATE
+    _, low_column, high_column = ESTIMATE_INTERVALS[estimate]
+    lows, highs = stats[low_column].to_dict(), stats[high_column].to_dict()
     invsqrt = {t: 1 / math.sqrt(per_family[family[t]]) for t in per_task}
     invsqrt_total = sum(invsqrt.values())
     limit = round(settings.TIME_LIMIT_HOURS * 3600)
@@ -264,7 +270,14 @@ def metr_rows(filters: ExportFilters) -> Iterator[dict[str, Any]]:
             "scaffold": None,
             "equal_task_weight": 1 / equal_total / per_task[task],
             "invsqrt_task_weight": invsqrt[task] / invsqrt_total / per_task[task],
+            "human_estimate": estimate if source == "baseline" else None,
+            "human_minutes_low": _finite(lows[task]) if source == "baseline" else None,
+            "human_minutes_high": _finite(highs[task]) if source == "baseline" else None,
         }
+
+
+def _finite(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
 
 
 EXPORTS = {

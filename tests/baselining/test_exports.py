@@ -18,6 +18,7 @@ from baselining.exports import (
     CONTRACTORS_COLUMNS,
     FLAGS_COLUMNS,
     METR_COLUMNS,
+    RUNS_EXTRA_COLUMNS,
     TASKS_COLUMNS,
     export_lines,
     read_csv_kwargs,
@@ -148,7 +149,17 @@ def test_metr_rows_join_metr_run_files(suite) -> None:
     lines = _read("runs.jsonl").splitlines()
     rows = [json.loads(line) for line in lines]
     df = pd.read_json(io.StringIO("\n".join(lines)), lines=True)
-    assert list(df.columns) == METR_COLUMNS
+    assert (
+        list(df.columns) == METR_COLUMNS + RUNS_EXTRA_COLUMNS
+    )  # METR's, then which estimate and its interval
+    baseline = df["human_source"] == "baseline"
+    assert (df.loc[baseline, "human_estimate"] == "adjusted").all() and df.loc[
+        ~baseline, "human_estimate"
+    ].isna().all()
+    inside = (df["human_minutes_low"] <= df["human_minutes"]) & (
+        df["human_minutes"] <= df["human_minutes_high"]
+    )
+    assert inside[baseline & df["human_minutes_low"].notna()].all()
     assert set(df["alias"]) == {"human"} == set(df["model"])
     assert df["equal_task_weight"].sum() == pytest.approx(1.0)
     assert df["invsqrt_task_weight"].sum() == pytest.approx(1.0)
@@ -201,7 +212,7 @@ def test_docs_list_every_column_with_its_dtype() -> None:
     for columns in (TASKS_COLUMNS, BASELINES_COLUMNS, FLAGS_COLUMNS, CONTRACTORS_COLUMNS):
         for column, dtype in columns.items():
             assert re.search(rf"^\| {column} \| {dtype} \|", doc, re.M), (column, dtype)
-    for column in METR_COLUMNS:
+    for column in METR_COLUMNS + RUNS_EXTRA_COLUMNS:
         assert f"`{column}`" in doc, column
 
 
