@@ -78,30 +78,33 @@ def eligible_tasks(*, contractor: User, kind: str) -> list[Candidate]:
 
 
 def expertise_areas(offered: tuple[str, ...]) -> list[str]:
-    """The areas an application may choose from: `offered`, and every area a task's version names."""
-    named = TaskVersion.objects.exclude(expertise=[]).values_list("expertise", flat=True).distinct()
+    """The areas an application may choose from: `offered`, and every area a ready task asks for (drafts
+    and retired tasks are nobody's business on a public page)."""
+    named = Task.objects.filter(status=TaskStatus.READY).values_list("latest_version__expertise", flat=True)
     areas = {a.strip().lower() for a in offered}
     areas |= {str(a).strip().lower() for listed in named if isinstance(listed, list) for a in listed}
     return sorted(a for a in areas if a)
 
 
 def human_times_fingerprint() -> tuple[object, ...]:
-    """What the platform's human times (suite_statistics) are made of, in a few aggregates: the attempts by
-    state, outcome and review (and when the last ended and was reviewed), the clock's last event (timing
-    corrections), the tasks and their versions (estimates), and the settings that choose the estimate. Any
+    """What the platform's human times (suite_statistics) are made of, in a few aggregates: the finished
+    attempts by outcome, review and kind (and when the last ended and was reviewed), the last timing
+    correction, the tasks and their versions (estimates), and the settings that choose the estimate. Any
     change to the human times changes it; a cache of what is computed from them keys on it."""
-    sessions = BaselineSession.objects.aggregate(
+    finished = BaselineSession.objects.filter(state=SessionState.ENDED)  # what attempt_rows reads; live
+    # sessions starting, pausing or resuming change nothing here
+    sessions = finished.aggregate(
         n=Count("pk"), last=Max("pk"), ended=Max("ended_at"), reviewed=Max("reviewed_at")
     )
     mix = sorted(
-        BaselineSession.objects.values_list("state", "outcome", "review_status", "assignment__kind")
+        finished.values_list("outcome", "review_status", "assignment__kind")
         .annotate(n=Count("pk"))
         .order_by()
     )
     return (
         sorted(sessions.items()),
         mix,
-        ClockEvent.objects.aggregate(last=Max("pk"))["last"],
+        ClockEvent.objects.filter(kind="staff_correction").aggregate(last=Max("pk"))["last"],
         Task.objects.aggregate(n=Count("pk"), last=Max("pk"))["n"],
         TaskVersion.objects.aggregate(last=Max("pk"))["last"],
         settings.BASELINE_ESTIMATE,

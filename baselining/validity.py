@@ -212,6 +212,6 @@ def report(scored: pd.DataFrame) -> pd.DataFrame:
         for name in ESTIMATORS:
             mine = scored["estimator"] == name
             for label in order:
-                row = _summarise(scored.loc[mine & (labels == label)])
+                row = _summarise(scored.loc[mine & (labels == label).fillna(False)])
                 parts.append(pd.concat([pd.Series({"estimator": name, "by": by, "group": label}), row]))
     return pd.DataFrame(parts)

@@ -179,7 +179,8 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             and session.state in (SessionState.ENDED, SessionState.MANUAL_SCORING)
             and not hasattr(session, "qa_checklist"),
             "categories": FlagCategory.choices,
-            "severities": FlagSeverity.choices,
+            # the survey's: not blocking (that takes effect at once, and is confirmed on Report a problem)
+            "severities": [(v, lbl) for v, lbl in FlagSeverity.choices if v != FlagSeverity.BLOCKING],
             "can_intermediate": "intermediate_score"
             in session.assignment.task_version.family_version.methods,
             "on_hold": blocking_flags(holding=True, task=session.assignment.task_id).exists(),
@@ -266,7 +267,10 @@ def _flag(request: HttpRequest, session: BaselineSession) -> None:
         description=request.POST.get("description", ""),
     )
     messages.success(request, f"Thank you: problem #{flag.pk} reported. Staff will look at it.")
-    baseline_session_resume_after_flag(session=session)
+    try:
+        baseline_session_resume_after_flag(session=session)
+    except (SessionError, clock.ClockError) as exc:  # the flag is in: back to the session, not to the form
+        messages.error(request, sentence(str(exc)))
 
 
 def _flag_cancel(request: HttpRequest, session: BaselineSession) -> None:
@@ -281,7 +285,15 @@ def _qa_checklist(request: HttpRequest, session: BaselineSession) -> None:
     messages.success(request, "QA checklist recorded: " + ("passed." if checklist.passed else "not passed."))
 
 
+ERR_SURVEY_BLOCKING = (
+    "a blocking problem takes effect at once and is confirmed as it is reported: use Report a problem, or "
+    "describe it here as major"
+)
+
+
 def _survey(request: HttpRequest, session: BaselineSession) -> None:
+    if request.POST.get("problem_severity") == FlagSeverity.BLOCKING:  # (the survey does not offer it)
+        raise FlagError(ERR_SURVEY_BLOCKING)
     baseline_session_survey(session=session, answers=request.POST.dict())
     messages.success(request, "Thank you for the survey.")
     if request.POST.get("problem_description", "").strip():

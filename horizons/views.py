@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
+from collections import Counter
 from typing import cast
 
 from django.conf import settings
@@ -38,7 +41,10 @@ def horizons(request: HttpRequest) -> HttpResponse:
                     by=acting_user(request),
                 )  # fmt: skip
                 messages.success(request, f"{result.stored} runs imported from {f.name}.")
-                fitted(default_options())  # fitted now (the button says so): the page after it is at once
+                try:  # fitted now (the button says so): the page after it is at once
+                    fitted(default_options())
+                except Exception:  # (the import stands; the page fits again, and shows what went wrong)
+                    log.exception("fitting after the import of %s", f.name)
                 for line in result.left_out:  # (the tasks without a time: one sentence, and a table)
                     if not LEFT_OUT_LINE.match(line):
                         messages.warning(request, line)
@@ -77,6 +83,10 @@ def _page(
         else _left_out_of(batches[0] if batches else None),
         **fitted(options),
     }
+    if "agents" in context:  # a note several agents share is said once, under the table, with their names
+        context["agents"], context["shared_notes"] = _shared_notes(
+            cast(list[dict[str, object]], context["agents"])
+        )
     if "signals" in context:  # each signal's platform task, for the flag button (not cached: live rows)
         context["signals"] = _with_tasks([dict(r) for r in cast(list[dict[str, object]], context["signals"])])
     return render(request, "horizons/index.html", context, status=status)
@@ -93,6 +103,7 @@ def _left_out_of(batch: RunBatch | None) -> list[tuple[str, int]]:
     return [(m[2], int(m[1])) for m in found if m]
 
 
+log = logging.getLogger(__name__)
 FIT_CACHE_SECONDS = 24 * 3600
 
 
@@ -105,10 +116,11 @@ def fitted(options: FitOptions) -> dict[str, object]:
     depends on (inputs_fingerprint: the runs, the release dates, the platform's human times, the options)
     and then read from the cache, so the page does not refit thousands of runs at every load. Any new
     upload, date, baseline, review or timing correction changes the fingerprint, and so the fit."""
-    key = "horizons:" + inputs_fingerprint(options)
+    key = "horizons:fit:" + hashlib.sha256(repr(options).encode()).hexdigest()  # one entry per set of options
+    fingerprint = inputs_fingerprint(options)
     cached = cache.get(key)
-    if cached is not None:
-        return cast(dict[str, object], cached)
+    if cached is not None and cached[0] == fingerprint:
+        return cast(dict[str, object], cached[1])
     analysis = analyse(options)
     part: dict[str, object] = {"left_out": analysis.left_out, "n_runs": len(analysis.runs)}
     if analysis.result is not None:
@@ -120,8 +132,22 @@ def fitted(options: FitOptions) -> dict[str, object]:
             trend_plot=trend_plot(analysis.result, analysis.dates, analysis.trend),
             signals=discrepancies(analysis).to_dict("records"),
         )
-    cache.set(key, part, FIT_CACHE_SECONDS)
+    cache.set(key, (fingerprint, part), FIT_CACHE_SECONDS)
     return part
+
+
+def _shared_notes(
+    agents: list[dict[str, object]],
+) -> tuple[list[dict[str, object]], list[tuple[str, list[str]]]]:
+    """Each agent's own notes (its `warning`, `; `-separated), and the notes two or more agents share with
+    the agents that have them (each said once, not on every row)."""
+    notes = {str(a["agent"]): [n for n in str(a.get("warning") or "").split("; ") if n] for a in agents}
+    counts = Counter(n for own in notes.values() for n in set(own))
+    shared = [n for n, c in counts.items() if c >= 2]
+    rows = [
+        {**a, "own_notes": "; ".join(n for n in notes[str(a["agent"])] if n not in shared)} for a in agents
+    ]
+    return rows, [(n, [name for name, own in notes.items() if n in own]) for n in shared]
 
 
 def _with_tasks(rows: list[dict[str, object]]) -> list[dict[str, object]]:

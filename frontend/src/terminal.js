@@ -53,7 +53,8 @@ export function mountTerminal(el, { url, statusEl, readOnly = false, onStatus = 
     }
     return true;
   });
-  if (term.textarea) term.textarea.tabIndex = -1;
+  // (only where the page has the way back: its controls, and a "Back to the terminal" button)
+  if (term.textarea && document.querySelector("[data-terminal-exit]")) term.textarea.tabIndex = -1;
 
   let ws = null, attempts = 0, final = false, retryTimer = null;
   let received = 0, rendered = 0, acked = 0, ackTimer = null, afterReset = false;
@@ -144,8 +145,8 @@ export function mountTerminal(el, { url, statusEl, readOnly = false, onStatus = 
   function typed(bytes) {
     if (readOnly) return;
     if (ws && ws.readyState === WebSocket.OPEN) { send(C.INPUT, bytes); return; }
-    dropped += 1;
-    notice = `not connected: ${dropped} key${dropped === 1 ? "" : "s"} not sent (type ${dropped === 1 ? "it" : "them"} again once connected)`;
+    dropped += bytes.length;  // (a paste counts every character it would have sent)
+    notice = `not connected: ${dropped} character${dropped === 1 ? "" : "s"} not sent (type ${dropped === 1 ? "it" : "them"} again once connected)`;
     statusEl.dataset.dropped = String(dropped);
     render();
   }

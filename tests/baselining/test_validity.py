@@ -22,12 +22,13 @@ def table(scored: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_every_fitted_interval_holds_its_level(table: pd.DataFrame) -> None:
-    """A 95% interval of the censored, pooled and adjusted fits covers the true median 93-97% of the time,
-    over the suite and at 3-4 and 5-8 attempts per task."""
-    for estimator in ("censored", "pooled", "adjusted"):
+    """A 95% interval of the pooled and adjusted fits covers the true median 93-97% of the time, over the
+    suite and at 3-4 and 5-8 attempts per task; the censored fit's is conservative, 93-98% (about 96.5-97.5%
+    on other seeds: the Monte Carlo error of ~3,000 intervals is ~0.35 points, so 97% is no sharp bound)."""
+    for estimator, top in (("censored", 0.98), ("pooled", 0.97), ("adjusted", 0.97)):
         for by, group in (("all", "all"), ("attempts", "3-4"), ("attempts", "5-8")):
             coverage = table.loc[(estimator, by, group), "coverage"]
-            assert 0.93 <= coverage <= 0.97, (estimator, group, coverage)
+            assert 0.93 <= coverage <= top, (estimator, group, coverage)
 
 
 def test_the_fits_are_less_biased_than_the_success_only_mean(table: pd.DataFrame) -> None:

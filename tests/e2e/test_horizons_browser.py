@@ -65,5 +65,12 @@ def test_staff_upload_runs_and_read_the_horizons(page, live_server, settings) ->
             apart = (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
                      or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])  # fmt: skip
             assert apart, (a, b)
+    # a note several agents share is said once, with their names, not on every row
+    shared = page.locator("#shared-notes li").all_inner_texts()
+    assert any(n.startswith("P80 below the shortest task") for n in shared), shared
+    cells = page.locator("#agents tbody tr td:last-child").all_inner_texts()
+    for note in shared:
+        said = note.split(": ")[0].rsplit(".", 1)[0]
+        assert not any(said.lower() in [p.strip().lower() for p in c.split(";")] for c in cells), note
     page.screenshot(path=str(ARTIFACTS / "horizons.png"), full_page=True)
     page.locator("#trend").screenshot(path=str(ARTIFACTS / "horizons-trend.png"))

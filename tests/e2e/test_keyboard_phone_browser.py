@@ -98,7 +98,7 @@ def test_keyboard_phone_and_a_sharp_screen(browser, page, remote_server, worker,
     page.evaluate("window.terminalClient.drop()")
     page.locator(".xterm").click()
     page.keyboard.type("zq")
-    assert "2 keys not sent" in page.inner_text("#term-status")
+    assert "2 characters not sent" in page.inner_text("#term-status")
     page.wait_for_function(
         "document.getElementById('term-status').dataset.conn === 'connected'", timeout=15_000
     )

@@ -187,3 +187,10 @@ def test_the_fit_is_computed_once_for_what_it_depends_on(suite, client, monkeypa
     baseline_session_review(session=session, by=staff, valid=False, reason=InvalidReason.RULES)
     client.get("/horizons/")
     assert len(fits) == 5  # the human times changed under the platform's runs
+    from django.utils import timezone
+
+    from baselining.models import ClockEvent
+
+    ClockEvent.objects.create(session=session, seq=99, kind="paused", at=timezone.now(), reason="idle")
+    client.get("/horizons/")
+    assert len(fits) == 5  # a clock event that is no timing correction: nothing the fit reads

@@ -75,13 +75,16 @@ class Command(BaseCommand):
         handed out) with a note that says what it is; and the demo agents' runs on them (horizons.demo)."""
         if TaskFamily.objects.filter(name__startswith=f"{DEMO_PREFIX}_f").exists():
             return
+        with transaction.atomic():  # all of it, or none (a rerun then tries again)
+            self._seed()
+
+    def _seed(self) -> None:
         suite = generate_suite(prefix=DEMO_PREFIX, contractor_sigma=0.35, **DEMO_SUITE)
-        for task in Task.objects.filter(pk__in=list(suite.true_median)):
-            with transaction.atomic():
-                record_status_change(
-                    task=Task.objects.select_for_update().get(pk=task.pk), status=TaskStatus.RETIRED, by=None,
-                    note="demo setup: synthetic baselines for the demo's statistics, not a real task",
-                )  # fmt: skip
+        for task in Task.objects.select_for_update().filter(pk__in=list(suite.true_median)):
+            record_status_change(
+                task=task, status=TaskStatus.RETIRED, by=None,
+                note="demo setup: synthetic baselines for the demo's statistics, not a real task",
+            )  # fmt: skip
         runs = Path(settings.BASE_DIR) / "examples" / "horizons" / "demo_runs.jsonl"
         result = runs_import(data=runs.read_bytes(), name=runs.name, human_times=HumanTimes.PLATFORM)
         self.stdout.write(
