@@ -55,7 +55,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     stats = suite_statistics(filters, (tasks, attempts))
     coverage = stats["human_source"].fillna("none").value_counts()
     estimate = settings.BASELINE_ESTIMATE
-    chosen = ESTIMATE_INTERVALS[estimate]
+    # the tasks table's second column: the chosen estimate, or its second opinion when the chosen one is
+    # the geometric mean (which has a column of its own)
+    column = estimate if estimate != "gmean" else second_opinion(estimate)
+    chosen = ESTIMATE_INTERVALS[column]
     contractors = contractors_frame(filters, (tasks, attempts), stats)
     context = {
         "form": form,
@@ -65,6 +68,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "coverage": [(s, int(coverage.get(s, 0))) for s in ("baseline", "qa", "estimate", "none")],
         "plots": {**dashboard_plots(stats, attempts, estimate), "speed": speed_by_experience(contractors)},
         "estimate": ESTIMATE_LABELS[estimate],
+        "column_estimate": ESTIMATE_LABELS[column],
         "second_opinion": ESTIMATE_LABELS[second_opinion(estimate)],
         "disagree_factor": settings.ESTIMATES_DISAGREE_FACTOR,
         "unsettled": unsettled_tasks(stats, estimate, settings.ESTIMATES_DISAGREE_FACTOR).to_dict("records"),
