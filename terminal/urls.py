@@ -10,6 +10,7 @@ urlpatterns = [
     path("hosts/<str:name>/drain/", views.host_drain, name="host_drain"),
     path("sessions/<uuid:session_id>/", views.session_page, name="session"),
     path("sessions/<uuid:session_id>/end/", views.session_end, name="end"),
+    path("sessions/<uuid:session_id>/score/", views.session_score, name="score"),
     path("sessions/<uuid:session_id>/replay/", views.replay, name="replay"),
     path("sessions/<uuid:session_id>/recording.cast", views.recording, name="recording"),
 ]

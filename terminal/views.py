@@ -17,7 +17,10 @@ from config.http import seconds
 from config.permissions import acting_user, staff_required
 from config.text import sentence
 from config.views import database_trouble
+from sandbox import SandboxError
+from tasks.family_runner import MethodFailure
 from tasks.models import FlagCategory, FlagSeverity, Task, TaskVersion
+from tasks.services.environment import task_intermediate_score, task_score
 from terminal import control
 from terminal.models import SessionPurpose, SessionStatus, TerminalSession
 from terminal.selectors import attach_info, sandbox_hosts, session_list
@@ -76,6 +79,52 @@ def session_end(request: HttpRequest, session_id: UUID) -> HttpResponse:
     if request.user.is_staff:
         return redirect("terminal:replay", session_id=info.session.id)
     return redirect("home")
+
+
+ERR_SCORE_ANSWER = "type the answer to score"
+ERR_SCORE_NOT_LIVE = "the sandbox is not running: start the task again to score an answer"
+
+
+@staff_required
+@require_POST
+def session_score(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    """Try a task: run the task's own scorer on an answer, in the live sandbox, as a contractor's Submit would
+    (a family with intermediate scoring: its intermediate score now), and say what it gave. The session goes
+    on; nothing is stored but the page's message."""
+    info = attach_info(session_id=session_id, user=request.user)
+    if info is None or info.role != "owner":
+        raise Http404("no such session")
+    s = info.session
+    submission = request.POST.get("submission", "")
+    sandbox = control.sandbox_for(str(s.id)) if s.status == SessionStatus.LIVE else None
+    tv = s.task_version
+    intermediate = "intermediate_score" in tv.family_version.methods
+    try:
+        if sandbox is None:
+            raise ValueError(ERR_SCORE_NOT_LIVE)
+        if intermediate:
+            result = task_intermediate_score(sandbox=sandbox, task_version=tv)
+            score, note = result.get("score"), str(result.get("message") or "")
+        else:
+            if len(submission.encode()) > settings.SUBMISSION_MAX_BYTES:
+                raise ValueError(f"the answer is larger than {settings.SUBMISSION_MAX_BYTES} bytes")
+            if not submission.strip():
+                raise ValueError(ERR_SCORE_ANSWER)
+            score, note = task_score(sandbox=sandbox, task_version=tv, submission=submission).score, ""
+    except (ValueError, MethodFailure, SandboxError) as exc:
+        messages.error(request, sentence(f"not scored: {exc}"))
+        return redirect("terminal:session", session_id=s.id)
+    if score is None:
+        messages.info(request, "The task is scored by a person: no score here.")
+    else:
+        verdict = "a success" if float(score) >= tv.success_threshold else "a failure"
+        what = "Intermediate score" if intermediate else "Score"
+        messages.success(
+            request,
+            f"{what} {float(score):g}: {verdict} (the task's threshold is {tv.success_threshold:g})"
+            + (f". {note}" if note else "."),
+        )
+    return redirect("terminal:session", session_id=s.id)
 
 
 @staff_required

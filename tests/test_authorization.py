@@ -233,6 +233,17 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
         ("get", "/api/schema/", "api/schema/"): API,
         ("get", "/api/docs/", "api/docs/"): API,
         # ending someone else's session, and claiming, last: they change state
+        # scoring an answer on Try a task: staff, in their own trial session only (this one is A's)
+        (
+            "post",
+            f"/terminal/sessions/{s.terminal_id}/score/",
+            "terminal/sessions/<uuid:session_id>/score/",
+        ): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 404,
+        },
         ("post", f"/terminal/sessions/{s.terminal_id}/end/", "terminal/sessions/<uuid:session_id>/end/"): {
             "anonymous": LOGIN,
             "A": None,

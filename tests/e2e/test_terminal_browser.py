@@ -47,6 +47,20 @@ def test_type_reload_same_shell_and_screen(page, request, users, suite, mode) ->
     _wait_screen(page, "X is 42")
     page.screenshot(path=str(ARTIFACTS / f"terminal-{mode}-after-reload.png"))
 
+    # Staff check the task's scorer on answers, in the live sandbox; the session goes on
+    if mode == "remote":
+        for answer, verdict in (("notes.txt", "a failure"), ("backup.dat", "a success")):
+            page.fill("#score-answer", answer)
+            page.click("#score")
+            page.wait_for_selector(".messages li")
+            said = page.inner_text(".messages")
+            assert verdict in said and "threshold" in said, said
+            _wait_screen(page, "$ ")
+        page.screenshot(path=str(ARTIFACTS / "try-a-task-scored.png"))
+        page.locator(".xterm").click()
+        page.keyboard.type("echo still $X\n")
+        _wait_screen(page, "still 42")
+
     # Staff replay the recording with its markers, then end the session.
     page.once("dialog", lambda d: d.accept())
     page.click("text=End session")
