@@ -128,7 +128,9 @@ def suite_statistics(
         baseline_estimate=settings.BASELINE_ESTIMATE,
         adjusted=settings.BASELINE_ESTIMATE == "adjusted" if adjusted is None else adjusted,
     )
-    return tasks.join(stats.drop(columns=["estimate_minutes"]))
+    joined = tasks.join(stats.drop(columns=["estimate_minutes"]))
+    joined.attrs = dict(stats.attrs)  # (the contractor fit, when it was made: contractor_table reuses it)
+    return joined
 
 
 def _cell(value: Any) -> Any:

@@ -492,6 +492,7 @@ BASELINE_ESTIMATES = {
     "adjusted": "adjusted_median_minutes",
 }
 FIT_OUTCOMES = ["success", "failure", "gave_up", "time_limit"]
+SPEEDS = "speed_factors"  # task_statistics' result.attrs: the crossed fit's per-contractor frame
 
 
 def _who(rows: pd.DataFrame) -> pd.Series:
@@ -634,8 +635,10 @@ def task_statistics(
 
     if baseline_estimate == "adjusted" and not adjusted:
         raise ValueError("the adjusted estimate needs the contractor fit (adjusted=True)")
+    speeds = None
     if adjusted and {"contractor", "contractor_user"} <= set(fit_rows.columns):
-        out = out.join(crossed_fit(fit_rows, level)[0])
+        per_task, speeds = crossed_fit(fit_rows, level)
+        out = out.join(per_task)
     else:
         out = out.assign(adjusted_median_minutes=np.nan, adjusted_ci_low=np.nan, adjusted_ci_high=np.nan)
     if baseline_estimate not in BASELINE_ESTIMATES:
@@ -654,7 +657,10 @@ def task_statistics(
         has = value.notna()
         out.loc[has, "human_minutes"] = value[has]
         out.loc[has, "human_source"] = source
-    return out[TASK_STAT_COLUMNS]
+    result = out[TASK_STAT_COLUMNS]
+    if speeds is not None:  # the same fit's contractors, for contractor_table (one fit, not two)
+        result.attrs[SPEEDS] = speeds
+    return result
 
 
 ESTIMATE_INTERVALS = {  # each baseline estimate's median and 95% interval columns
@@ -748,9 +754,9 @@ def contractor_table(stats: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFram
     )
     out["success_rate"] = out["successes"] / out["attempts"]
     fit_rows = a.loc[(a["working_seconds"] > 0) & a["outcome"].isin(FIT_OUTCOMES)]
-    out = (
-        out.join(crossed_fit(fit_rows)[1])
-        if len(fit_rows)
-        else out.assign(speed_factor=np.nan, speed_ci_low=np.nan, speed_ci_high=np.nan)
-    )
+    if not len(fit_rows):
+        out = out.assign(speed_factor=np.nan, speed_ci_low=np.nan, speed_ci_high=np.nan)
+    else:  # the fit task_statistics made of the same rows, when it made it
+        speeds = stats.attrs.get(SPEEDS)
+        out = out.join(speeds if speeds is not None else crossed_fit(fit_rows)[1])
     return out.rename_axis("contractor").reset_index()

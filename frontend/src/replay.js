@@ -16,20 +16,25 @@ const src = playerEl.dataset.src;
 const requested = Number(playerEl.dataset.startAt) || 0;
 compressEl.checked = localStorage.getItem("replay-compress") !== "off";
 
-// The recording's event times (seconds), and each one's time on the compressed clock.
+// The recording's event times (seconds), and each one's time on the compressed clock; its markers.
 let real = [0], play = [0];
 function readTimes(text) {
   real = [0]; play = [0];
+  const markers = [];
   let shift = 0, previous = 0;
   for (const line of text.split("\n").slice(1)) {
     if (!line.trim()) continue;
-    let t;
-    try { t = Number(JSON.parse(line)[0]); } catch (e) { continue; }
+    let ev;
+    try { ev = JSON.parse(line); } catch (e) { continue; }
+    if (!Array.isArray(ev)) continue;
+    const t = Number(ev[0]);
     if (!Number.isFinite(t) || t < previous) continue;
+    if (ev[1] === "m") markers.push([t, ev[2]]);
     if (t - previous > IDLE_LIMIT) shift += t - previous - IDLE_LIMIT;
     previous = t;
     real.push(t); play.push(t - shift);
   }
+  return markers;
 }
 function lastAtOrBefore(times, t) {  // the index of the last time <= t (times ascending, times[0] = 0)
   let lo = 0, hi = times.length - 1;
@@ -77,18 +82,15 @@ async function create(at, autoPlay) {
 }
 
 fetch(src).then((r) => r.text()).then((text) => {
-  readTimes(text);
+  const markers = readTimes(text);
   create(Math.min(requested, duration()), requested > 0 && requested < duration());  // (played at the end, it would start over)
-  // Markers as buttons: read from the recording itself, each seeking to its own recording time.
+  // Markers as buttons, each seeking to its own recording time.
   const box = document.getElementById("markers");
-  for (const line of text.split("\n").slice(1)) {
-    let ev;
-    try { ev = JSON.parse(line); } catch (e) { continue; }
-    if (!Array.isArray(ev) || ev[1] !== "m") continue;
+  for (const [at, label] of markers) {
     const b = document.createElement("button");
-    b.className = "outline marker"; b.textContent = `${ev[2]} @ ${Number(ev[0]).toFixed(1)} s`;
-    b.dataset.at = ev[0];
-    b.onclick = () => window.player.seek(toPlayer(Number(ev[0])));
+    b.className = "outline marker"; b.textContent = `${label} @ ${at.toFixed(1)} s`;
+    b.dataset.at = at;
+    b.onclick = () => window.player.seek(toPlayer(at));
     box.appendChild(b);
   }
 });
