@@ -9,7 +9,6 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from baselining.exports import load_frames, suite_statistics
 from baselining.models import (
     COUNTS_TOWARDS_TARGET,
     OPEN_ASSIGNMENT_STATUSES,
@@ -20,7 +19,6 @@ from baselining.models import (
     ContractorStatus,
 )
 from baselining.selectors import Candidate, ExportFilters, eligible_tasks
-from baselining.statistics import speed_mix, unsettled_tasks
 from tasks.models import Task, TaskStatus
 
 RULES_VERSION = "2026-11"
@@ -71,6 +69,11 @@ def _unsettled_first(candidates: list[Candidate]) -> list[Candidate]:
     group in its usual order. The statistics are the whole ready suite's (its fits borrow from every task)."""
     if not candidates:
         return candidates
+    # Imported here, not at the top: they pull pandas, numpy and scipy, which every process that sets Django
+    # up would load otherwise, the session host too (through the apps' ready(): test_lean_host.py)
+    from baselining.exports import suite_statistics  # noqa: PLC0415
+    from baselining.statistics import unsettled_tasks  # noqa: PLC0415
+
     stats = suite_statistics(ExportFilters(status=TaskStatus.READY))
     apart = set(unsettled_tasks(stats, settings.BASELINE_ESTIMATE, settings.ESTIMATES_DISAGREE_FACTOR).index)
     return sorted(candidates, key=lambda c: c.task.pk not in apart)  # stable: the usual order within
@@ -84,6 +87,9 @@ def _balanced_mix(candidates: list[Candidate], contractor: User) -> list[Candida
     one's by 2% (docs/exports.md, "Which estimate to use")."""
     if not candidates:
         return candidates
+    from baselining.exports import load_frames  # noqa: PLC0415  (pandas and scipy: as in _unsettled_first)
+    from baselining.statistics import speed_mix  # noqa: PLC0415
+
     _, attempts = load_frames(ExportFilters(status=TaskStatus.READY))
     speeds, mix = speed_mix(attempts)
     mine = float(speeds.get(contractor.pk, 0.0))

@@ -18,6 +18,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.checks import Tags
+from django.core.checks.registry import registry as check_registry
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.metrics import serve as serve_metrics
@@ -35,6 +37,14 @@ log = logging.getLogger(__name__)
 
 class Command(BaseCommand):
     help = "Run the session host (each session's keeper: sandbox, PTY, recording) on a Unix socket."
+    # The system checks of what it runs (models, caches, settings...), not of the web process's pages:
+    # resolving the URLconf (Tags.urls) imports every view, with pandas, scipy and matplotlib (~150 MiB),
+    # and setting the template engines up (Tags.templates, Tags.admin) every app's template tags (~14 MiB);
+    # `manage.py migrate` runs them all at every deploy (tests/terminal/test_lean_host.py). Tags.database:
+    # left out as by Django's default.
+    requires_system_checks = sorted(
+        set(check_registry.tags_available()) - {Tags.urls, Tags.templates, Tags.admin, Tags.database}
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--socket", default=settings.SESSION_HOST_SOCKET)
