@@ -103,8 +103,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _env_bool("DATABASE_POOL"):
     # A pool per process (psycopg_pool), as Django advises under ASGI instead of persistent connections:
     # without it every request, and every database call of a WebSocket, opened a connection of its own
-    # (half of a contractor's Start, docs/terminal-protocol.md). On in the web process (config/asgi.py);
-    # off by default elsewhere: a Celery prefork worker must not inherit a pool's sockets.
+    # (half of a contractor's Start, docs/terminal-protocol.md). On in the web process (config/asgi.py) and
+    # the session host (manage.py); off by default elsewhere: a Celery prefork worker must not inherit a
+    # pool's sockets.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {  # (the URL's own options, e.g. sslmode, kept)
         "min_size": 1,
         "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "8")),
