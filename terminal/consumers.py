@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from config.logs import about_session
-from terminal import protocol
+from terminal import protocol, trace
 from terminal.gateway import Gateway, get_gateway
 from terminal.selectors import AttachInfo, attach_info
 
@@ -18,6 +19,26 @@ log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
 MAX_EARLY_FRAMES = 256
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def _traced(receive: Receive, send: Send) -> tuple[Receive, Send]:
+    """The ASGI receive and send of one connection, stamping input frames as uvicorn hands them over and
+    output frames as they are handed to it."""
+
+    async def traced_receive() -> dict[str, Any]:
+        message = await receive()
+        if message.get("type") == "websocket.receive":
+            trace.stamp_frame(message.get("bytes"), trace.INPUT, b"asgi_recv")
+        return message
+
+    async def traced_send(message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.send":
+            trace.stamp_frame(message.get("bytes"), trace.OUTPUT, b"asgi_send")
+        await send(message)
+
+    return traced_receive, traced_send
 
 
 class RefuseConsumer(AsyncWebsocketConsumer):
@@ -37,6 +58,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     # which ended the WebSocket with 1006). A missing alias makes Channels skip the layer.
     channel_layer_alias = "__terminal_has_no_channel_layer__"
     info: AttachInfo | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if trace.ON:  # uvicorn's side of each frame, stamped (terminal/trace.py)
+            receive, send = _traced(receive, send)
+        await super().__call__(scope, receive, send)
 
     async def connect(self) -> None:
         self._send_lock = asyncio.Lock()
@@ -106,6 +132,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     # the host's Client protocol
     async def send_frame(self, frame: bytes) -> None:
+        if trace.ON:
+            trace.stamp_frame(frame, trace.OUTPUT, b"ws_send")
         async with self._send_lock:
             await self.send(bytes_data=frame)
 
@@ -117,6 +145,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         # time. Terminal frames touch no database (what does runs in database_sync_to_async, which does
         # that itself), and an acknowledgement comes for every output frame: they skip it.
         if message["type"] == "websocket.receive":
+            if trace.ON:
+                trace.stamp_frame(message.get("bytes"), trace.INPUT, b"ws_recv")
             await self.websocket_receive(message)
         else:
             await super().dispatch(message)

@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from sandbox import SandboxError
-from terminal import control, protocol
+from terminal import control, protocol, trace
 from terminal.host import GONE, Attachment, AttachRequest, Client
 from terminal.keeper import PLATFORM_REASON
 from terminal.models import SessionStatus
@@ -163,7 +163,10 @@ class RemoteGateway(Gateway):
             return
         try:
             while True:
-                await self.client.send_frame(await read_message(self.reader))
+                msg = await read_message(self.reader)
+                if trace.ON:
+                    trace.stamp_frame(msg, trace.OUTPUT, b"web_recv")
+                await self.client.send_frame(msg)
         except (asyncio.IncompleteReadError, ConnectionError):
             # The host went away (restart) or ended the session: let the browser reconnect and find out.
             with contextlib.suppress(Exception):
@@ -171,6 +174,8 @@ class RemoteGateway(Gateway):
 
     async def client_frame(self, frame: protocol.ClientFrame, raw: bytes) -> None:
         if self.writer is not None:
+            if trace.ON and frame.kind == protocol.INPUT:
+                trace.stamp(b"sock_send")
             self.writer.write(frame_message(raw))
             await self.writer.drain()
 

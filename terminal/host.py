@@ -35,7 +35,7 @@ from typing import Any, Literal, Protocol
 from config.logs import about_session
 from sandbox import Backend, Limits, Sandbox, SandboxError, SandboxSpec, get_backend
 from tasks.family_runner import run_start
-from terminal import metrics, protocol
+from terminal import metrics, protocol, trace
 from terminal.recording import FLUSH_INTERVAL, SAMPLE_BYTES, AsciicastWriter
 
 log = logging.getLogger(__name__)
@@ -533,6 +533,8 @@ class LiveSession:
             chunks.append(chunk)
             size += len(chunk)
         if chunks:
+            if trace.ON:
+                trace.stamp(b"pty_read")
             if self._echo_from:
                 metrics.ECHO_SECONDS.observe(time.perf_counter() - self._echo_from)
                 self._echo_from = 0.0
@@ -598,6 +600,8 @@ class LiveSession:
             return
         if not self._echo_from:
             self._echo_from = time.perf_counter()
+        if trace.ON:
+            trace.stamp(b"pty_write")
         try:
             n = os.write(self.pty.input, data)
         except BlockingIOError:
@@ -1008,6 +1012,8 @@ class SessionHost:
                     chunk = ring.read(att.sent, MAX_FRAME)
                     frame = protocol.output_frame(att.sent, chunk)
                     att.sent += len(chunk)
+                    if trace.ON:
+                        trace.stamp(b"pump")
                     await att.client.send_frame(frame)
         except asyncio.CancelledError:
             raise

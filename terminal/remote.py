@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.base import MAX_EXEC_OUTPUT, SandboxError
-from terminal import protocol
+from terminal import protocol, trace
 from terminal.host import AttachRequest, OpenRequest, SessionHost
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,8 @@ class SocketClient:
 
     async def send_frame(self, frame: bytes) -> None:
         async with self._lock:
+            if trace.ON:
+                trace.stamp_frame(frame, trace.OUTPUT, b"host_send")
             self.writer.write(frame_message(frame))
             await self.writer.drain()
 
@@ -227,7 +229,10 @@ class HostServer:
             return
         try:
             while True:
-                frame = protocol.parse_client_frame(await read_message(reader))
+                raw = await read_message(reader)
+                if trace.ON:
+                    trace.stamp_frame(raw, trace.INPUT, b"host_recv")
+                frame = protocol.parse_client_frame(raw)
                 reply = self.host.handle_frame(result, frame)
                 if reply is not None:
                     await client.send_frame(reply)

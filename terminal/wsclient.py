@@ -1,7 +1,8 @@
 """A small Python client of the terminal protocol, for tests, benchmarks and scripts.
 
 It keeps the exact byte stream it received (by absolute offset), acknowledges like the browser client
-(optionally only when told to, to play a slow reader) and resumes after a reconnect.
+(frontend/src/terminal.js: once 64 KiB are unacknowledged, else 50 ms after the first unacknowledged byte;
+optionally only when told to, to play a slow reader) and resumes after a reconnect.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 import websockets
 
 from terminal import protocol
+
+ACK_EVERY = 64 * 1024  # as the browser's
+ACK_DELAY = 0.05
 
 
 class TerminalClient:
@@ -28,6 +32,8 @@ class TerminalClient:
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self.closed_code: int | None = None
+        self._acked = 0
+        self._ack_timer: asyncio.TimerHandle | None = None
 
     @property
     def received(self) -> int:
@@ -61,8 +67,14 @@ class TerminalClient:
                     start = self.received - offset
                     if start < len(chunk):
                         self.data += chunk[start:]
+                    self._changed.set()
                     if self.auto_ack:
-                        await self.ws.send(protocol.ack_frame(self.received))
+                        if self.received - self._acked >= ACK_EVERY:
+                            await self._auto_ack()
+                        elif self._ack_timer is None:
+                            self._ack_timer = asyncio.get_running_loop().call_later(
+                                ACK_DELAY, lambda: asyncio.ensure_future(self._auto_ack())
+                            )
                 elif kind == protocol.STATUS:
                     self.statuses.append(json.loads(msg[1:]))
                 elif kind == protocol.RESET:
@@ -75,7 +87,16 @@ class TerminalClient:
             self._changed.set()
 
     async def ack(self) -> None:
+        self._acked = max(self._acked, self.received)
         await self.ws.send(protocol.ack_frame(self.received))
+
+    async def _auto_ack(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        if self.received > self._acked:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self.ack()
 
     async def send_input(self, text: str | bytes) -> None:
         await self.ws.send(protocol.input_frame(text.encode() if isinstance(text, str) else text))
@@ -122,6 +143,9 @@ class TerminalClient:
                 await asyncio.wait_for(self._changed.wait(), left)
 
     async def close(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
         if self.ws is not None:
             await self.ws.close()
         if self._reader is not None:
