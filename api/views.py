@@ -33,7 +33,7 @@ from api.serializers import (
     TaskSerializer,
     TaskStatisticsSerializer,
 )
-from baselining.exports import EXPORTS, export_lines
+from baselining.exports import DOWNLOADS, INSPECT_ZIP, export_lines
 from baselining.forms import ExportFilterForm
 from config.streaming import download
 
@@ -219,26 +219,34 @@ class IgnoreAcceptHeader(BaseContentNegotiation):
 
 @extend_schema(
     parameters=[
-        OpenApiParameter("name", str, OpenApiParameter.PATH, enum=list(EXPORTS), description="which export"),
+        OpenApiParameter("name", str, OpenApiParameter.PATH, enum=DOWNLOADS, description="which export"),
         *EXPORT_FILTER_PARAMETERS,
     ],
     responses={
         (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="tasks, baselines or flags CSV"),
         (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="METR runs, JSON Lines"),
+        (200, "application/zip"): OpenApiResponse(
+            OpenApiTypes.BINARY, description="inspect.zip: Inspect eval logs, one .eval per task"
+        ),
         400: ERROR,
         404: ERROR,
     },
 )
 class ExportDownload(APIView):
-    """One export file streamed as the staff exports page streams it (columns in docs/exports.md)."""
+    """One export file streamed as the staff exports page streams it (columns in docs/exports.md);
+    inspect.zip is written whole first (a zip of Inspect eval logs), then sent."""
 
     content_negotiation_class = IgnoreAcceptHeader
 
     def get(self, request: Request, name: str) -> HttpResponseBase:
-        if name not in EXPORTS:
-            raise NotFound(ERR_UNKNOWN_EXPORT.format(name=name, names=", ".join(EXPORTS)))
+        if name not in DOWNLOADS:
+            raise NotFound(ERR_UNKNOWN_EXPORT.format(name=name, names=", ".join(DOWNLOADS)))
         filters = export_filters(request).filters()
         base_url = request.build_absolute_uri("/").rstrip("/")
+        if name == INSPECT_ZIP:
+            from baselining.inspect_export import inspect_zip_response  # noqa: PLC0415  (inspect_ai: exports.py)
+
+            return inspect_zip_response(filters, base_url)
         return download(export_lines(name, filters, base_url), name)
 
 
@@ -265,7 +273,7 @@ class Root(APIView):
                     "sessions": url("sessions"),
                     "flags": url("flags"),
                     "statistics": url("statistics"),
-                    "exports": {name: url("export", name) for name in EXPORTS},
+                    "exports": {name: url("export", name) for name in DOWNLOADS},
                 },
             }
         )

@@ -289,6 +289,10 @@ EXPORTS = {
     "flags.csv": "flags",
     "runs.jsonl": "metr",
 }
+# Human baselines as Inspect eval logs, one .eval per task, zipped (baselining/inspect_export.py: it
+# imports inspect_ai, 1.3 s and 20 MB, so the pages and the API import it only when it is asked for)
+INSPECT_ZIP = "inspect.zip"
+DOWNLOADS = [*EXPORTS, INSPECT_ZIP]
 
 
 # -- contractors.csv: one row per contractor who baselined, by pseudonym ----------------------------------

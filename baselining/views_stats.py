@@ -8,7 +8,14 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 
-from baselining.exports import EXPORTS, contractors_frame, export_lines, load_frames, suite_statistics
+from baselining.exports import (
+    DOWNLOADS,
+    INSPECT_ZIP,
+    contractors_frame,
+    export_lines,
+    load_frames,
+    suite_statistics,
+)
 from baselining.forms import ExportFilterForm
 from baselining.plots import ESTIMATE_LABELS, dashboard_plots, speed_by_experience
 from baselining.selectors import ExportFilters
@@ -28,12 +35,16 @@ def _errors(form: ExportFilterForm) -> str:
 
 @staff_required
 def export_download(request: HttpRequest, name: str) -> HttpResponseBase:
-    if name not in EXPORTS:
-        return bad_request(ERR_UNKNOWN_EXPORT.format(name=name, names=", ".join(EXPORTS)))
+    if name not in DOWNLOADS:
+        return bad_request(ERR_UNKNOWN_EXPORT.format(name=name, names=", ".join(DOWNLOADS)))
     form = ExportFilterForm(request.GET)
     if not form.is_valid():
         return bad_request(ERR_BAD_FILTER.format(errors=_errors(form)))
     base_url = request.build_absolute_uri("/").rstrip("/")
+    if name == INSPECT_ZIP:
+        from baselining.inspect_export import inspect_zip_response  # noqa: PLC0415  (inspect_ai: exports.py)
+
+        return inspect_zip_response(form.filters(), base_url)
     return download(export_lines(name, form.filters(), base_url), name)
 
 
@@ -42,7 +53,7 @@ def exports(request: HttpRequest) -> HttpResponse:
     form = ExportFilterForm(request.GET or None)
     query = request.GET.urlencode() if form.is_bound and form.is_valid() else ""
     links = [
-        (name, reverse("stats:export", args=[name]) + (f"?{query}" if query else "")) for name in EXPORTS
+        (name, reverse("stats:export", args=[name]) + (f"?{query}" if query else "")) for name in DOWNLOADS
     ]
     return render(request, "baselining/exports.html", {"form": form, "links": links})
 

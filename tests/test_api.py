@@ -207,6 +207,7 @@ def test_contractor_reads_nothing(suite, contractor) -> None:
         "/api/exports/baselines.csv",
         "/api/exports/flags.csv",
         "/api/exports/runs.jsonl",
+        "/api/exports/inspect.zip",
         "/api/exports/nope.csv",
         "/api/tasks/?status=ready",
         "/api/sessions/?kind=baseline",
@@ -445,7 +446,7 @@ def test_bad_filter_messages_are_clear(suite, api) -> None:
     }
     assert get_json(api, "/api/tasks/?status=bogus", 400) == {"status": ['"bogus" is not a valid choice.']}
     assert get_json(api, "/api/exports/secrets.txt", 404) == {
-        "detail": "unknown export 'secrets.txt': one of tasks.csv, baselines.csv, contractors.csv, flags.csv, runs.jsonl"
+        "detail": "unknown export 'secrets.txt': one of tasks.csv, baselines.csv, contractors.csv, flags.csv, runs.jsonl, inspect.zip"
     }
 
 

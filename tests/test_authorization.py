@@ -220,6 +220,13 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
             "B": 403,
             "staff": 200,
         },
+        # human baselines as Inspect eval logs (a zip of .eval files): the same route, the same rule
+        ("get", "/stats/exports/inspect.zip", "stats/exports/<str:name>"): {
+            "anonymous": LOGIN,
+            "A": 403,
+            "B": 403,
+            "staff": 200,
+        },
         # the REST API (api/): staff only; no credentials is 401 (a token is asked for), not a login redirect
         ("get", "/api/", "api/"): {"anonymous": 200, "A": 200, "B": 200, "staff": 200},  # links only
         ("get", "/api/tasks/", "api/tasks/"): API,
@@ -230,6 +237,7 @@ def test_every_route_for_every_role(world, settings, tmp_path) -> None:
         ("get", f"/api/flags/{flag.pk}/", "api/flags/<int:pk>/"): API,
         ("get", "/api/statistics/", "api/statistics/"): API,
         ("get", "/api/exports/baselines.csv", "api/exports/<str:name>"): API,
+        ("get", "/api/exports/inspect.zip", "api/exports/<str:name>"): API,
         ("get", "/api/schema/", "api/schema/"): API,
         ("get", "/api/docs/", "api/docs/"): API,
         # ending someone else's session, and claiming, last: they change state

@@ -1,4 +1,4 @@
-"""python manage.py export_baselines --out DIR [--format csv|metr] [filters]: the exports as files."""
+"""python manage.py export_baselines --out DIR [--format csv|metr|inspect] [filters]: the exports as files."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from baselining.exports import export_lines
 from baselining.selectors import ExportFilters
 
 FILES = {"csv": ["tasks.csv", "baselines.csv", "contractors.csv", "flags.csv"], "metr": ["runs.jsonl"]}
+INSPECT = "inspect"  # one Inspect eval log per task (baselining/inspect_export.py)
 
 
 def _day(option: str, value: str | None) -> date | None:
@@ -25,13 +26,19 @@ def _day(option: str, value: str | None) -> date | None:
 
 class Command(BaseCommand):
     help = (
-        "Write tasks.csv, baselines.csv, contractors.csv and flags.csv (or METR-format runs.jsonl) to a "
-        "directory."
+        "Write tasks.csv, baselines.csv, contractors.csv and flags.csv (or METR-format runs.jsonl, or one "
+        "Inspect eval log per task) to a directory."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--out", required=True, help="directory to write into (created if missing)")
-        parser.add_argument("--format", choices=sorted(FILES), default="csv")
+        parser.add_argument("--format", choices=sorted([*FILES, INSPECT]), default="csv")
+        parser.add_argument(
+            "--log-format",
+            choices=["eval", "json"],
+            default="eval",
+            help="with --format inspect: Inspect's .eval (the default) or .json logs",
+        )
         parser.add_argument("--family", default="", help="only this task family")
         parser.add_argument("--status", default="", help="only tasks in this status")
         parser.add_argument("--since", help="attempts (flags) that ended (were raised) on or after this day")
@@ -49,6 +56,15 @@ class Command(BaseCommand):
         )
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)
+        if options["format"] == INSPECT:
+            # inspect_ai takes 1.3 s to import: only this format pays for it
+            from baselining.inspect_export import write_logs  # noqa: PLC0415
+
+            written = write_logs(filters, out, options["base_url"], options["log_format"])
+            for name, samples in written:
+                self.stdout.write(f"{name}: {samples} samples")
+            self.stdout.write(f"{len(written)} Inspect logs")
+            return
         for name in FILES[options["format"]]:
             # written beside, then renamed: a reader never sees half a file
             part = out / f".{name}.part"
