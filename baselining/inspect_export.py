@@ -7,7 +7,7 @@ built from inspect_ai's own classes and written by `inspect_ai.log.write_eval_lo
 `inspect_ai.log.read_eval_log` and `inspect view` read them as they read an agent's eval.
 
 A sample's terminal transcript is in its events: an info event with the recording's text (terminal output
-with escape sequences removed, as Markdown) and one with the recording itself (asciicast v2 lines), both held
+with escape sequences removed) and one with the recording itself (asciicast v2 lines), both held
 in the sample's `attachments` as Inspect holds large content, both bounded (TRANSCRIPT_MAX_CHARS,
 CAST_MAX_BYTES; the replay link has it all).
 """
@@ -144,13 +144,6 @@ def terminal_text(cast: str) -> str:
     return "\n".join(lines)
 
 
-def _fenced(text: str) -> str:
-    """A Markdown code block holding `text` whatever backticks it contains."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
-
-
 def _attachment(attachments: dict[str, str], content: str) -> str:
     """Content kept in the sample's attachments (as inspect_ai keeps large content): its reference."""
     key = hashlib.md5(content.encode(), usedforsecurity=False).hexdigest()
@@ -198,7 +191,7 @@ def _transcript_events(
     events.append(
         InfoEvent(
             source="terminal",
-            data=_attachment(attachments, _fenced(text) + note),
+            data=_attachment(attachments, text + note),  # (Inspect View shows it as it is, lines kept)
             timestamp=started,
             working_start=0.0,
         )
