@@ -23,7 +23,7 @@ class OneHopASGIHandler(ASGIHandler):
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
-        # thread_sensitive: the thread of this request's ThreadSensitiveContext (ASGIHandler.handle opens
+        # thread_sensitive: the thread of this request's ThreadSensitiveContext (ASGIHandler.__call__ opens
         # one per request), where its response is also closed and its database connection given back
         chain: Any = self._middleware_chain  # type: ignore[has-type]
         self._middleware_chain = sync_to_async(chain, thread_sensitive=True)

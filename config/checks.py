@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.checks import Tags, Warning, register
 
 
-@register()
+@register(Tags.compatibility)  # (tagged: the session host runs its checks by tag)
 def session_host_with_workers(app_configs: Any, **kwargs: Any) -> list[Warning]:
     if settings.REDIS_URL and not settings.SESSION_HOST_SOCKET:
         return [

@@ -109,7 +109,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _env_
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {  # (the URL's own options, e.g. sslmode, kept)
         "min_size": 1,
         "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "8")),
-        "timeout": 30,
+        # how long a call waits for a connection; the session host, whose database calls queue on one
+        # thread, waits 5 s (manage.py), so an outage does not stack 30 s waits
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "30")),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,4 +1,6 @@
-"""Streaming text exports: rows in, lines out, one at a time (flat memory at any size)."""
+"""Streaming text exports: rows in, lines out, one at a time (flat memory at any size where the lines are
+written as they come: the export command. Django under ASGI gathers a StreamingHttpResponse of a synchronous
+iterator whole before sending it: docs/exports.md)."""
 
 from __future__ import annotations
 

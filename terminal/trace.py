@@ -73,10 +73,10 @@ def _forked() -> None:
 def _open() -> mmap.mmap | None:
     global _map, ON
     try:
-        Path(DIR).mkdir(parents=True, exist_ok=True)
-        fd = os.open(
-            Path(DIR) / f"{os.getpid()}.trace", os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-        )
+        # the stamps are every session's keystroke timings: the owner's alone, and never through a link
+        Path(DIR).mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+        fd = os.open(Path(DIR) / f"{os.getpid()}.trace", flags, 0o600)
         try:
             os.ftruncate(fd, _SIZE)
             _map = mmap.mmap(fd, _SIZE)

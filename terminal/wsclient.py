@@ -34,6 +34,7 @@ class TerminalClient:
         self.closed_code: int | None = None
         self._acked = 0
         self._ack_timer: asyncio.TimerHandle | None = None
+        self._acking: set[asyncio.Task[None]] = set()
 
     @property
     def received(self) -> int:
@@ -73,12 +74,13 @@ class TerminalClient:
                             await self._auto_ack()
                         elif self._ack_timer is None:
                             self._ack_timer = asyncio.get_running_loop().call_later(
-                                ACK_DELAY, lambda: asyncio.ensure_future(self._auto_ack())
+                                ACK_DELAY, self._ack_later
                             )
                 elif kind == protocol.STATUS:
                     self.statuses.append(json.loads(msg[1:]))
                 elif kind == protocol.RESET:
                     self.resets += 1
+                    self._acked = 0  # a restored session's ring starts again: acknowledge what comes anew
                 self._changed.set()
         except websockets.ConnectionClosed:
             pass
@@ -89,6 +91,11 @@ class TerminalClient:
     async def ack(self) -> None:
         self._acked = max(self._acked, self.received)
         await self.ws.send(protocol.ack_frame(self.received))
+
+    def _ack_later(self) -> None:
+        task = asyncio.ensure_future(self._auto_ack())
+        self._acking.add(task)  # (held: the loop keeps only a weak reference to a task)
+        task.add_done_callback(self._acking.discard)
 
     async def _auto_ack(self) -> None:
         if self._ack_timer is not None:
