@@ -6,7 +6,20 @@ from horizons.models import HumanTimes
 
 
 class RunsUploadForm(forms.Form):
-    runs = forms.FileField(required=False, help_text="METR run file: JSON Lines or CSV")
+    runs = forms.FileField(
+        required=False, help_text="METR run file (JSON Lines or CSV) or an Inspect eval log (.eval or .json)"
+    )
+    inspect_map = forms.FileField(
+        required=False,
+        help_text='Inspect logs: optional task map, JSON {"inspect_task/sample_id": "family/name", '
+        '"inspect_task/*": "family/{id}"}',
+    )
+    threshold = forms.FloatField(
+        required=False, help_text="Inspect logs: a run succeeds when its score is at least this (default 1.0)"
+    )
+    skip_unmatched = forms.BooleanField(
+        required=False, help_text="Inspect logs: leave out samples that map to no platform task"
+    )
     human_times = forms.ChoiceField(
         choices=HumanTimes.choices, initial=HumanTimes.PLATFORM, widget=forms.RadioSelect
     )

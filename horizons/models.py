@@ -55,6 +55,12 @@ class AgentRun(models.Model):
     )  # score_cont (or score): in [0, 1] unless binarized given
     score_binarized = models.PositiveSmallIntegerField(null=True, blank=True)
     human_minutes = models.FloatField(null=True, blank=True)  # the file's (used with human_times=file)
+    # kept, not fitted: why the run died (METR's `fatal_error_from`; Inspect's error or limit), its
+    # working and total time in seconds, and the tokens it used
+    fatal_error_from = models.CharField(max_length=300, blank=True)
+    working_seconds = models.FloatField(null=True, blank=True)
+    total_seconds = models.FloatField(null=True, blank=True)
+    tokens = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["agent", "task_id_text"])]

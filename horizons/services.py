@@ -52,6 +52,10 @@ class ParsedRun:
     score_binarized: int | None
     human_minutes: float | None
     release_date: str = ""
+    fatal_error_from: str = ""
+    working_seconds: float | None = None
+    total_seconds: float | None = None
+    tokens: int | None = None
 
 
 class UnknownTasks(RunsImportError):
@@ -144,12 +148,34 @@ def _row(n: int, doc: dict[str, Any], human_times: str) -> ParsedRun:
         raise ValueError(f"human_minutes {minutes:g} is not positive")
     if human_times == HumanTimes.FILE and minutes is None:
         raise ValueError("no human_minutes (needed with human times from the file)")
+    tokens = _number(doc, "tokens_count")
     return ParsedRun(
         line=n, agent=agent, model=str(doc.get("model") or "").strip(), run_id=str(doc.get("run_id") or ""),
         task_id=task_id, task_family=family, score=score,
         score_binarized=None if binarized is None else int(binarized), human_minutes=minutes,
         release_date=str(doc.get("release_date") or "").strip(),
+        fatal_error_from=_text(doc.get("fatal_error_from")), working_seconds=_number(doc, "working_time"),
+        total_seconds=_total_seconds(doc), tokens=None if tokens is None else int(tokens),
     )  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    """METR's `fatal_error_from`: null, a string, or (in some files) an object; kept as text."""
+    if value is None or value == "":
+        return ""
+    return (value if isinstance(value, str) else json.dumps(value, sort_keys=True)).strip()
+
+
+def _total_seconds(doc: dict[str, Any]) -> float | None:
+    """`total_time` (seconds, as Inspect's logs give it), else completed_at - started_at (epoch milliseconds)
+    when both are given and not METR's 0 placeholder."""
+    total = _number(doc, "total_time")
+    if total is not None:
+        return total
+    start, end = _number(doc, "started_at"), _number(doc, "completed_at")
+    if not start or not end or end < start:
+        return None
+    return (end - start) / 1000
 
 
 def parse_runs(data: bytes, name: str, human_times: str = HumanTimes.PLATFORM) -> list[ParsedRun]:
@@ -256,6 +282,8 @@ def runs_import(
                     batch=batch, agent=agents[r.agent], run_id=r.run_id[:200], task=tasks.get(r.task_id),
                     task_id_text=r.task_id[:400], task_family=r.task_family[:200], score=r.score,
                     score_binarized=r.score_binarized, human_minutes=r.human_minutes,
+                    fatal_error_from=r.fatal_error_from[:300], working_seconds=r.working_seconds,
+                    total_seconds=r.total_seconds, tokens=r.tokens,
                 )
                 for r in rows
             ],

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import re
 from collections import Counter
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,9 +20,10 @@ from config.permissions import acting_user, staff_required
 from horizons.analysis import analyse, discrepancies, inputs_fingerprint
 from horizons.fit import FitOptions
 from horizons.forms import FitForm, RunsUploadForm
+from horizons.inspect_logs import DEFAULT_THRESHOLD, inspect_upload, is_inspect_log, load_task_map
 from horizons.models import RunBatch
 from horizons.plots import agent_plot, trend_plot
-from horizons.services import RunsImportError, UnknownTasks, release_dates_import, runs_import
+from horizons.services import ImportResult, RunsImportError, UnknownTasks, release_dates_import, runs_import
 from tasks.models import Task
 
 
@@ -36,10 +37,7 @@ def horizons(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Release dates set for {n} agents.")
             if upload.cleaned_data["runs"]:
                 f = upload.cleaned_data["runs"]
-                result = runs_import(
-                    data=f.read(), name=f.name, human_times=upload.cleaned_data["human_times"],
-                    by=acting_user(request),
-                )  # fmt: skip
+                result = _import_upload(upload.cleaned_data, f.name, f.read(), acting_user(request))
                 messages.success(request, f"{result.stored} runs imported from {f.name}.")
                 try:  # fitted now (the button says so): the page after it is at once
                     fitted(default_options())
@@ -63,6 +61,19 @@ def horizons(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"Nothing was imported: {exc}")
         return redirect("horizons:index")
     return _page(request, upload)
+
+
+def _import_upload(cleaned: dict[str, Any], name: str, data: bytes, by: Any) -> ImportResult:
+    """METR's run file, or an Inspect log (`.eval`, or a `.json` log) with the optional task map."""
+    if not is_inspect_log(name, data):
+        return runs_import(data=data, name=name, human_times=cleaned["human_times"], by=by)
+    task_map = load_task_map(cleaned["inspect_map"].read()) if cleaned.get("inspect_map") else None
+    threshold = cleaned.get("threshold")
+    return inspect_upload(
+        name, data, human_times=cleaned["human_times"], task_map=task_map,
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+        skip_unmatched=bool(cleaned.get("skip_unmatched")), by=by,
+    )  # fmt: skip
 
 
 def _page(
