@@ -265,14 +265,14 @@ def inspect_import(
                     for t in timeless
                 ]
             )
-    data = "\n".join(json.dumps(r) for r in converted.rows).encode()
     name = ", ".join(sorted({p.name for p in files}))
-    result = runs_import(data=data, name=f"Inspect: {name}", human_times=human_times, by=by)
-    result.left_out.insert(0, f"score binarised at >= {threshold:g} ({scorer or 'the first scorer'})")
-    if result.batch is not None:
-        result.batch.report = result.left_out
-        result.batch.save(update_fields=["report"])
-    return result
+    return runs_import(
+        records=converted.rows,
+        name=f"Inspect: {name}",
+        human_times=human_times,
+        by=by,
+        report_head=(f"score binarised at >= {threshold:g} ({scorer or 'the first scorer'})",),
+    )
 
 
 def inspect_upload(name: str, data: bytes, **options: Any) -> ImportResult:

@@ -181,6 +181,10 @@ def _total_seconds(doc: dict[str, Any]) -> float | None:
 def parse_runs(data: bytes, name: str, human_times: str = HumanTimes.PLATFORM) -> list[ParsedRun]:
     """Every row checked; any bad row refuses the whole file, naming each one."""
     records, errors = _records(data, name)
+    return _parse(records, errors, human_times)
+
+
+def _parse(records: list[tuple[int, dict[str, Any]]], errors: list[str], human_times: str) -> list[ParsedRun]:
     rows = []
     for n, doc in records:
         try:
@@ -259,11 +263,22 @@ def _left_out_report(task_ids: list[str]) -> list[str]:
 
 
 def runs_import(
-    *, data: bytes, name: str, human_times: str = HumanTimes.PLATFORM, by: Any = None
+    *,
+    data: bytes = b"",
+    name: str,
+    human_times: str = HumanTimes.PLATFORM,
+    by: Any = None,
+    records: list[dict[str, Any]] | None = None,
+    report_head: tuple[str, ...] = (),
 ) -> ImportResult:
-    """Parse, check and store a file of runs, all or nothing."""
-    parsed = parse_runs(data, name, human_times)
+    """Parse, check and store a file of runs (or `records`, its rows already read, as Inspect logs give
+    them), all or nothing; `report_head` leads the batch's report."""
+    if records is None:
+        parsed = parse_runs(data, name, human_times)
+    else:
+        parsed = _parse(list(enumerate(records, 1)), [], human_times)
     rows, known, left_out = usable_runs(parsed, human_times)
+    left_out = [*report_head, *left_out]
     unknown: dict[str, int] = {}
     if human_times == HumanTimes.PLATFORM:
         agents_only, _ = without_humans(parsed)

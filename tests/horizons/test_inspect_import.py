@@ -15,12 +15,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from baselining.synthetic import generate_suite
 from horizons.analysis import analyse
 from horizons.fit import FitOptions
 from horizons.inspect_logs import UnmatchedSamples, inspect_import
 from horizons.models import Agent, AgentRun, RunBatch
 from horizons.services import RunsImportError, runs_import
+from tests.horizons.test_runs import suite_times
 
 pytestmark = pytest.mark.django_db
 
@@ -34,15 +34,7 @@ RUN_FIELDS = (
 
 @pytest.fixture
 def suite(db):  # type: ignore[no-untyped-def]
-    generate_suite(n_tasks=20, attempts_per_task=4, seed=9, tasks_per_family=5)
-    from baselining.exports import suite_statistics
-    from baselining.selectors import ExportFilters
-
-    stats = suite_statistics(ExportFilters())
-    return [
-        (f"{f}/{n}", float(m))
-        for f, n, m in zip(stats["family"], stats["name"], stats["human_minutes"], strict=True)
-    ]
+    return suite_times(20)
 
 
 def _plan(suite: list[tuple[str, float]]) -> list[dict[str, Any]]:

@@ -37,9 +37,9 @@ def _runs(
     return "\n".join(json.dumps(x) for x in lines).encode()
 
 
-@pytest.fixture
-def suite(db):  # type: ignore[no-untyped-def]
-    generate_suite(n_tasks=40, attempts_per_task=4, seed=9, tasks_per_family=5)
+def suite_times(n_tasks: int) -> list[tuple[str, float]]:
+    """A synthetic suite of n_tasks with baselines: each task's id and human minutes."""
+    generate_suite(n_tasks=n_tasks, attempts_per_task=4, seed=9, tasks_per_family=5)
     from baselining.exports import suite_statistics
     from baselining.selectors import ExportFilters
 
@@ -48,6 +48,11 @@ def suite(db):  # type: ignore[no-untyped-def]
         (f"{f}/{n}", float(m))
         for f, n, m in zip(stats["family"], stats["name"], stats["human_minutes"], strict=True)
     ]
+
+
+@pytest.fixture
+def suite(db):  # type: ignore[no-untyped-def]
+    return suite_times(40)
 
 
 def test_a_bad_row_refuses_the_whole_file_and_names_every_bad_row(suite) -> None:
